@@ -1,0 +1,1 @@
+"""Step Sync ChatBot project package: settings, database backend, cross-cutting glue."""

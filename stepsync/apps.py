@@ -1,0 +1,11 @@
+"""App config for the project package: registers the system checks."""
+
+from django.apps import AppConfig
+
+
+class StepSyncConfig(AppConfig):
+    name = "stepsync"
+    verbose_name = "Step Sync"
+
+    def ready(self) -> None:
+        from stepsync import checks  # noqa: F401  (registers the checks)

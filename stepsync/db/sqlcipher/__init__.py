@@ -1,0 +1,1 @@
+"""Django database backend for SQLCipher (encrypted SQLite) through sqlcipher3."""

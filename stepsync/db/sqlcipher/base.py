@@ -1,0 +1,114 @@
+"""SQLCipher backend: Django's SQLite backend with the key issued first on every connection.
+
+A subclass that only swaps ``Database`` silently writes plaintext (RELIABILITY.md §1.1,
+§A.1): Django's sqlite3 backend calls the stdlib module directly. This module
+re-registers the adapters on sqlcipher3, connects through it, keys the connection with a
+raw 256-bit key (no PBKDF2 cost per connection), verifies the key at once, and only then
+applies the pragmas.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Mapping
+from itertools import tee
+from typing import Any
+
+from django.db.backends.sqlite3 import base as sqlite_base
+from django.db.backends.sqlite3._functions import register as register_functions
+from django.utils.asyncio import async_unsafe
+from sqlcipher3 import dbapi2 as Database
+
+from stepsync.secrets import DATABASE_KEY, SecretError, read_secret
+
+from .errors import DatabaseKeyError
+
+Database.register_converter("bool", b"1".__eq__)
+Database.register_converter("date", sqlite_base.decoder(sqlite_base.parse_date))
+Database.register_converter("time", sqlite_base.decoder(sqlite_base.parse_time))
+Database.register_converter("datetime", sqlite_base.decoder(sqlite_base.parse_datetime))
+Database.register_converter(
+    "timestamp", sqlite_base.decoder(sqlite_base.parse_datetime)
+)
+Database.register_adapter(decimal.Decimal, str)
+Database.register_adapter(datetime.date, sqlite_base.adapt_date)
+Database.register_adapter(datetime.datetime, sqlite_base.adapt_datetime)
+
+SQLITE_NOTADB = 26
+
+
+def key_statement(key_hex: str) -> str:
+    """The PRAGMA that sets a raw key; the value is validated as 64 hex characters."""
+    return f"PRAGMA key = \"x'{key_hex}'\""
+
+
+def open_keyed(path: str, key_hex: str, **params: Any) -> Database.Connection:
+    """Open ``path`` with sqlcipher3, issue the key first and verify it; close on error."""
+    conn = Database.connect(path, **params)
+    try:
+        conn.execute(key_statement(key_hex))
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except Database.DatabaseError as exc:
+        conn.close()
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_NOTADB:
+            raise DatabaseKeyError(
+                "key_invalid",
+                f"{DATABASE_KEY.env} (or the key file) does not open the database "
+                "file: wrong key, or the file is not an encrypted database",
+            ) from None
+        raise
+    return conn
+
+
+class SQLCipherCursorWrapper(Database.Cursor):
+    """Django's format/pyformat-to-qmark/named conversion on a sqlcipher3 cursor."""
+
+    convert_query = sqlite_base.SQLiteCursorWrapper.convert_query
+
+    def execute(self, query: str, params: Any = None) -> Any:
+        if params is None:
+            return super().execute(query)
+        param_names = list(params) if isinstance(params, Mapping) else None
+        query = self.convert_query(query, param_names=param_names)
+        return super().execute(query, params)
+
+    def executemany(self, query: str, param_list: Any) -> Any:
+        peekable, param_list = tee(iter(param_list))
+        if (params := next(peekable, None)) and isinstance(params, Mapping):
+            param_names = list(params)
+        else:
+            param_names = None
+        query = self.convert_query(query, param_names=param_names)
+        return super().executemany(query, param_list)
+
+
+class DatabaseWrapper(sqlite_base.DatabaseWrapper):
+    """SQLite wrapper whose connections are SQLCipher connections keyed before use."""
+
+    display_name = "SQLCipher"
+    Database = Database
+
+    @async_unsafe
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if self.is_in_memory_db():
+            raise DatabaseKeyError(
+                "in_memory", "SQLCipher needs a database file, not an in-memory DB"
+            )
+        try:
+            key_hex = read_secret(DATABASE_KEY)
+        except SecretError as exc:
+            raise DatabaseKeyError("key_missing", str(exc)) from None
+        params = dict(conn_params)
+        database = params.pop("database")
+        conn = open_keyed(database, key_hex, **params)
+        register_functions(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA legacy_alter_table = OFF")
+        for init_command in self.init_commands:
+            if init_command := init_command.strip():
+                conn.execute(init_command)
+        return conn
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        return self.connection.cursor(factory=SQLCipherCursorWrapper)

@@ -1,0 +1,309 @@
+"""Settings, all from the environment (django-environ); `.env` is read when present.
+
+Every variable is listed in `.env.example`. Secrets have no defaults here: they come
+from the environment or from key files (see stepsync/secrets.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from stepsync import secrets as secret_store
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+try:
+    SECRET_KEY = secret_store.read_secret(secret_store.SECRET_KEY)
+except secret_store.SecretError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "axes",
+    "stepsync",
+    "compliance",
+    "chat",
+    "ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "stepsync.middleware.StaticFilesMiddleware",
+    "stepsync.middleware.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "stepsync.middleware.NoStoreMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "stepsync.urls"
+WSGI_APPLICATION = "stepsync.wsgi.application"
+ASGI_APPLICATION = "stepsync.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASE_ENCRYPTION_ENABLED = env.bool("DATABASE_ENCRYPTION_ENABLED", default=True)
+ENABLE_WAL_MODE = env.bool("ENABLE_WAL_MODE", default=True)
+DATABASE_BUSY_TIMEOUT_MS = env.int("DATABASE_BUSY_TIMEOUT_MS", default=5000)
+DATABASE_MAX_SIZE_MB = env.int("DATABASE_MAX_SIZE_MB", default=1024)
+DATABASE_NAME = env.path("DATABASE_NAME", default=BASE_DIR / "var" / "stepsync.db")
+
+
+def sqlite_options() -> dict[str, str]:
+    """Pragmas applied after the key; the key itself never goes into init_command."""
+    journal = "WAL" if ENABLE_WAL_MODE else "DELETE"
+    pragmas = [
+        f"PRAGMA journal_mode={journal}",
+        "PRAGMA synchronous=NORMAL",
+        f"PRAGMA busy_timeout={DATABASE_BUSY_TIMEOUT_MS}",
+        "PRAGMA secure_delete=ON",
+    ]
+    return {"init_command": ";".join(pragmas), "transaction_mode": "IMMEDIATE"}
+
+
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    ENGINE = (
+        "stepsync.db.sqlcipher"
+        if DATABASE_ENCRYPTION_ENABLED
+        else "django.db.backends.sqlite3"
+    )
+    DATABASES = {
+        "default": {
+            "ENGINE": ENGINE,
+            "NAME": str(DATABASE_NAME),
+            "OPTIONS": sqlite_options(),
+            "CONN_MAX_AGE": env.int("DATABASE_CONN_MAX_AGE", default=600),
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth and sessions ----------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation." + name}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=True)
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=15)
+SESSION_ABSOLUTE_TIMEOUT_HOURS = env.int("SESSION_ABSOLUTE_TIMEOUT_HOURS", default=12)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- Security headers and cookies -----------------------------------------------
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+# The __Host- prefix needs Secure, so plain-http development keeps the plain names.
+SESSION_COOKIE_NAME = "__Host-sessionid" if SECURE_COOKIES else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if SECURE_COOKIES else "csrftoken"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=262144)
+
+# --- Internationalisation and static files --------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+
+# --- API ------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "stepsync.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Step Sync ChatBot API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Chat -----------------------------------------------------------------------
+MAX_MESSAGE_CHARS = env.int("MAX_MESSAGE_CHARS", default=2000)
+MAX_MESSAGES_PER_SESSION = env.int("MAX_MESSAGES_PER_SESSION", default=20)
+MAX_ACTIVE_SESSIONS = env.int("MAX_ACTIVE_SESSIONS", default=1000)
+SESSION_TIMEOUT_HOURS = env.int("SESSION_TIMEOUT_HOURS", default=24)
+CLEANUP_INTERVAL_MINUTES = env.int("CLEANUP_INTERVAL_MINUTES", default=15)
+PHI_SANITIZER_STRICT_MODE = env.bool("PHI_SANITIZER_STRICT_MODE", default=False)
+PHI_CRITICAL_TYPES = env.list(
+    "PHI_CRITICAL_TYPES", default=["SSN", "CREDIT_CARD", "MRN", "LICENSE", "DEVICE_ID"]
+)
+
+# --- LLM ------------------------------------------------------------------------
+GROQ_API_KEY = env.str("GROQ_API_KEY", default="")
+GROQ_API_BASE_URL = env.str(
+    "GROQ_API_BASE_URL", default="https://api.groq.com/openai/v1"
+)
+GROQ_MODEL = env.str("GROQ_MODEL", default="llama-3.3-70b-versatile")
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=512)
+LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.3)
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=20.0)
+LLM_DEADLINE_SECONDS = env.float("LLM_DEADLINE_SECONDS", default=45.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
+LLM_RETRY_INITIAL_DELAY_SECONDS = env.float(
+    "LLM_RETRY_INITIAL_DELAY_SECONDS", default=0.5
+)
+LLM_RETRY_MAX_DELAY_SECONDS = env.float("LLM_RETRY_MAX_DELAY_SECONDS", default=8.0)
+LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=8000)
+CIRCUIT_BREAKER_FAILURE_THRESHOLD = env.int(
+    "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default=5
+)
+CIRCUIT_BREAKER_SUCCESS_THRESHOLD = env.int(
+    "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", default=2
+)
+CIRCUIT_BREAKER_TIMEOUT_SECONDS = env.int("CIRCUIT_BREAKER_TIMEOUT_SECONDS", default=60)
+RATE_LIMIT_CALLS_PER_HOUR = env.int("RATE_LIMIT_CALLS_PER_HOUR", default=1000)
+RATE_LIMIT_CALLS_PER_USER_HOUR = env.int("RATE_LIMIT_CALLS_PER_USER_HOUR", default=60)
+RATE_LIMIT_MESSAGES_PER_MINUTE = env.int("RATE_LIMIT_MESSAGES_PER_MINUTE", default=20)
+
+# --- Compliance -----------------------------------------------------------------
+DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=90)
+AUDIT_RETENTION_YEARS = env.int("AUDIT_RETENTION_YEARS", default=6)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=30)
+
+# --- Operations -----------------------------------------------------------------
+HEALTH_CHECK_TOKEN = env.str("HEALTH_CHECK_TOKEN", default="")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="stepsync@localhost")
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "stepsync.logging.RequestIdFilter"},
+    },
+    "formatters": {
+        "json": {"()": "stepsync.logging.JsonFormatter"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,82 @@
+"""Shared fixtures: personas, real-service availability, and the network guard."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import pytest
+
+from tests import factories
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _require(name: str) -> bool:
+    return os.environ.get(name, "") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _no_network_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection to a non-loopback address fails the test that makes it."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in LOOPBACK:
+            raise RuntimeError(
+                "network access beyond 127.0.0.1 is not allowed in tests"
+            )
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+def service_available(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis URL on this machine (db 15); skips plainly when absent, fails in CI."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not service_available("127.0.0.1", 6379):
+        if _require("REQUIRE_REDIS"):
+            pytest.fail("REQUIRE_REDIS=1 but no Redis answers on 127.0.0.1:6379")
+        pytest.skip("Redis is not running on 127.0.0.1:6379: Redis tests skipped")
+    return url
+
+
+@pytest.fixture
+def patient(db: None) -> Any:
+    return factories.make_user(username="patient")
+
+
+@pytest.fixture
+def other_patient(db: None) -> Any:
+    return factories.make_user(username="other_patient")
+
+
+@pytest.fixture
+def staff_member(db: None) -> Any:
+    return factories.make_user(username="staff_member", is_staff=True)
+
+
+def database_engine() -> str:
+    from django.conf import settings
+
+    return str(settings.DATABASES["default"]["ENGINE"])
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    engine = database_engine()
+    if item.get_closest_marker("sqlcipher_only") and engine != "stepsync.db.sqlcipher":
+        pytest.skip("runs on the SQLCipher backend only")
+    if item.get_closest_marker("postgres_only") and "postgresql" not in engine:
+        pytest.skip("runs on PostgreSQL only")
