@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "stepsync",
+    "accounts",
     "compliance",
     "chat",
     "ops",
@@ -66,6 +67,7 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
+AUTH_USER_MODEL = "accounts.User"
 ROOT_URLCONF = "stepsync.urls"
 WSGI_APPLICATION = "stepsync.wsgi.application"
 ASGI_APPLICATION = "stepsync.asgi.application"

@@ -1,0 +1,8 @@
+"""Admin registration for the user model (Django's user admin)."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import User
+
+admin.site.register(User, UserAdmin)
