@@ -23,10 +23,16 @@ class CaseInsensitiveUserManager(UserManager["User"]):
     def username_taken(self, username: str) -> bool:
         return self.filter(username__iexact=normalize_username(username)).exists()
 
-    def create_user(self, username: str, email: str | None = None,
-                    password: str | None = None, **extra: Any) -> User:
-        return super().create_user(normalize_username(username), email, password,
-                                   **extra)
+    def create_user(
+        self,
+        username: str,
+        email: str | None = None,
+        password: str | None = None,
+        **extra: Any,
+    ) -> User:
+        return super().create_user(
+            normalize_username(username), email, password, **extra
+        )
 
 
 class User(AbstractUser):

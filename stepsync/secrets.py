@@ -106,6 +106,11 @@ def main(argv: list[str]) -> int:
             if command == "init" and ensure_key_file(spec):
                 print(f"created {key_file_path(spec)} (mode 0600)")
             read_secret(spec)
+        from stepsync import crypto
+
+        if command == "init" and crypto.ensure_key_file():
+            print(f"created {crypto.DEFAULT_FILE} (mode 0600)")
+        crypto.keyring()
     except SecretError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

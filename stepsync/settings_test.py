@@ -9,6 +9,7 @@ import tempfile
 for _name in ("DATABASE_ENCRYPTION_KEY", "AUDIT_HMAC_KEY", "BACKUP_ENCRYPTION_KEY"):
     os.environ.setdefault(_name, secrets.token_hex(32))
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", f"t1:{secrets.token_hex(32)}")
 os.environ.setdefault("HEALTH_CHECK_TOKEN", secrets.token_urlsafe(24))
 os.environ.setdefault("METRICS_TOKEN", secrets.token_urlsafe(24))
 os.environ.setdefault("LOG_LEVEL", "DEBUG")
