@@ -7,6 +7,12 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepsync.settings")
+    if sys.argv[1:2] == ["sanitize"]:
+        # The sanitizer signs nothing and opens no database: a throw-away key lets
+        # it run on a fresh clone before any key file exists.
+        import secrets
+
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 

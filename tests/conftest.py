@@ -75,8 +75,12 @@ def database_engine() -> str:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    sqlcipher_only = item.get_closest_marker("sqlcipher_only")
+    postgres_only = item.get_closest_marker("postgres_only")
+    if not (sqlcipher_only or postgres_only):
+        return  # pure tests (e.g. the sanitizer) must not need Django settings
     engine = database_engine()
-    if item.get_closest_marker("sqlcipher_only") and engine != "stepsync.db.sqlcipher":
+    if sqlcipher_only and engine != "stepsync.db.sqlcipher":
         pytest.skip("runs on the SQLCipher backend only")
-    if item.get_closest_marker("postgres_only") and "postgresql" not in engine:
+    if postgres_only and "postgresql" not in engine:
         pytest.skip("runs on PostgreSQL only")

@@ -1,0 +1,157 @@
+"""Sanitizer benchmark: recall/precision on the labelled corpora, plus throughput.
+
+Run: .venv/bin/python bench/bench_sanitizer.py
+"""
+
+import json
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from chat.sanitizer import Span, sanitize  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+LABELLED = DATA / "phi_labelled.jsonl"
+CLEAN = DATA / "phi_clean.jsonl"
+
+
+@dataclass
+class Score:
+    """Entity-level counts per type, and false positives on clean messages."""
+
+    gold: Counter[str] = field(default_factory=Counter)
+    found: Counter[str] = field(default_factory=Counter)
+    predicted: Counter[str] = field(default_factory=Counter)
+    correct: Counter[str] = field(default_factory=Counter)
+    clean_total: int = 0
+    clean_flagged: int = 0
+    missed_ids: list[str] = field(default_factory=list)
+
+    def recall(self, kind: str | None = None) -> float:
+        gold = self.gold[kind] if kind else sum(self.gold.values())
+        found = self.found[kind] if kind else sum(self.found.values())
+        return found / gold if gold else 1.0
+
+    def precision(self, kind: str) -> float:
+        return (
+            self.correct[kind] / self.predicted[kind] if self.predicted[kind] else 1.0
+        )
+
+    def fp_share(self) -> float:
+        return self.clean_flagged / self.clean_total if self.clean_total else 0.0
+
+
+def load(path: Path) -> list[dict]:
+    """Read one JSON object per non-empty line."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _detected(text: str, gold: dict, spans: tuple[Span, ...]) -> bool:
+    """Same-type overlap, and every letter/digit of the entity is covered."""
+    start, end = gold["start"], gold["end"]
+    if not any(
+        s.type == gold["type"] and s.start < end and start < s.end for s in spans
+    ):
+        return False
+    covered = {i for s in spans for i in range(max(s.start, start), min(s.end, end))}
+    return all(i in covered for i in range(start, end) if text[i].isalnum())
+
+
+def _score_labelled(score: Score, record: dict) -> None:
+    spans = sanitize(record["text"]).spans
+    for gold in record["entities"]:
+        score.gold[gold["type"]] += 1
+        if _detected(record["text"], gold, spans):
+            score.found[gold["type"]] += 1
+        else:
+            score.missed_ids.append(f"{record['id']}:{gold['type']}")
+    for span in spans:
+        score.predicted[span.type] += 1
+        if any(
+            g["type"] == span.type and g["start"] < span.end and span.start < g["end"]
+            for g in record["entities"]
+        ):
+            score.correct[span.type] += 1
+
+
+def evaluate(labelled: list[dict], clean: list[dict]) -> Score:
+    """Score the sanitizer on labelled PHI messages and on PHI-free messages."""
+    score = Score()
+    for record in labelled:
+        _score_labelled(score, record)
+    for record in clean:
+        spans = sanitize(record["text"]).spans
+        score.clean_total += 1
+        score.clean_flagged += bool(spans)
+        for span in spans:
+            score.predicted[span.type] += 1
+    return score
+
+
+def throughput(messages: list[str], seconds: float = 2.0) -> tuple[float, float]:
+    """Return (messages per second, MB per second) on one core."""
+    done = chars = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for message in messages:
+            sanitize(message)
+        done += len(messages)
+        chars += sum(len(m) for m in messages)
+    elapsed = time.perf_counter() - start
+    return done / elapsed, chars / elapsed / 1e6
+
+
+def bench_messages(labelled: list[dict], clean: list[dict]) -> list[str]:
+    """Build a fixed set of 50-500 character chat messages from the corpora."""
+    rng = random.Random(7)
+    pool = [r["text"] for r in labelled + clean]
+    messages = []
+    for _ in range(400):
+        target = rng.randint(50, 500)
+        parts: list[str] = []
+        while sum(len(p) + 1 for p in parts) < target:
+            parts.append(rng.choice(pool))
+        messages.append(" ".join(parts)[:target])
+    return messages
+
+
+def main() -> None:
+    labelled, clean = load(LABELLED), load(CLEAN)
+    score = evaluate(labelled, clean)
+    print(
+        f"{'type':<12} {'gold':>5} {'found':>6} {'recall':>7} {'pred':>5} {'prec':>6}"
+    )
+    for kind in sorted(score.gold | score.predicted):
+        print(
+            f"{kind:<12} {score.gold[kind]:>5} {score.found[kind]:>6} "
+            f"{score.recall(kind):>7.1%} {score.predicted[kind]:>5} "
+            f"{score.precision(kind):>6.1%}"
+        )
+    print(
+        f"{'overall':<12} {sum(score.gold.values()):>5} {sum(score.found.values()):>6} "
+        f"{score.recall():>7.1%}"
+    )
+    print(
+        f"clean messages flagged: {score.clean_flagged}/{score.clean_total} "
+        f"= {score.fp_share():.1%}"
+    )
+    messages = bench_messages(labelled, clean)
+    rate, mbps = throughput(messages)
+    avg = sum(len(m) for m in messages) / len(messages)
+    print(
+        f"throughput: {rate:,.0f} msg/s ({mbps:.2f} MB/s), avg {avg:.0f} chars, 1 core"
+    )
+    if "-v" in sys.argv:
+        print("missed:", " ".join(score.missed_ids))
+
+
+if __name__ == "__main__":
+    main()

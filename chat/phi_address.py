@@ -1,0 +1,124 @@
+"""Detector for street addresses, PO boxes, units, "City, ST" and postal codes."""
+
+import re
+
+from chat.phi_words import AMBIGUOUS_SUFFIXES, STATE_CODES, STATE_NAMES, STREET_SUFFIXES
+
+Candidate = tuple[int, int, str]
+
+_I = re.IGNORECASE
+_SUFFIX = "|".join(sorted((re.escape(s) for s in STREET_SUFFIXES), key=len)[::-1])
+_STATES = "|".join(STATE_CODES)
+_STATE_NAMES = "|".join(re.escape(s) for s in STATE_NAMES)
+_DIR = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?"
+_UNIT = (
+    r"(?:,?\s*(?:apt|apartment|suite|ste|unit|#|fl|floor|rm|room|bldg|building|"
+    r"flat)\.?\s*#?\s*[A-Za-z]?\d+[A-Za-z]?(?:-\d+)?\b|,?\s*(?:apt|unit|suite)\.?\s*"
+    r"#?\s*[A-Za-z]\b)?"
+)
+_CITY = (
+    rf"(?:,?\s+(?-i:[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){{0,2}})(?:,\s*|\s+)"
+    rf"(?-i:{_STATES}|{_STATE_NAMES})\b)?"
+)
+STREET = re.compile(
+    r"(?<![\w\-/.,])(?P<num>\d{1,6}[A-Za-z]?(?:[\-/]\d{1,4}[A-Za-z]?)?)\s+"
+    rf"(?:{_DIR}\s+)?"
+    r"(?P<name>(?:[^\W\d_][\w'.\-]*|\d{1,3}(?:st|nd|rd|th))"
+    r"(?:\s+[^\W\d_][\w'.\-]*){0,3}?)\s+"
+    rf"(?P<suf>{_SUFFIX})\b\.?(?:\s+(?:{_SUFFIX})\b\.?)?(?:\s+{_DIR}(?!\w))?{_UNIT}{_CITY}",
+    _I,
+)
+ROUTE = re.compile(
+    r"(?<![\w\-/.])\d{1,6}\s+(?:(?:state|county|us|farm\s+to\s+market)\s+)?"
+    r"(?:route|rte|highway|hwy|road|rd)\s+\d{1,4}[A-Za-z]?\b" + _UNIT + _CITY,
+    _I,
+)
+PREFIX_STREET = re.compile(
+    r"(?<![\w\-/.])\d{1,5},?\s+(?:rue|calle|via|viale|avenida|chemin|piazza|corso|"
+    r"rua|avinguda)\s+(?:(?:de|del|de\s+la|des|du|di|della|da|do|dos)\s+)?"
+    r"(?-i:[A-Z][\w'\-]+)(?:\s+(?-i:[A-Z][\w'\-]+))?",
+    _I,
+)
+PO_BOX = re.compile(
+    r"\b(?:p\.?\s?o\.?\s*box|post\s+office\s+box|pob)\s*#?\s*\d{1,8}\b" + _CITY, _I
+)
+UNIT_ALONE = re.compile(
+    r"\b(?:apt|apartment|suite|ste)\.?\s*#?\s*\d{1,5}[A-Za-z]?\b|\bflat\s+\d{1,4}[A-Za-z]?\b",
+    _I,
+)
+CITY_STATE = re.compile(
+    r"(?<![\w])(?-i:[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}),\s*"
+    rf"(?-i:{_STATES}|{_STATE_NAMES})(?=\s+\d{{5}}|\s*[,.;!?)]|\s*$|\s+(?-i:[a-z]))",
+)
+EURO_STREET = re.compile(
+    r"\b(?-i:[A-Z][a-zäöüß]+(?:strasse|straße|str\.|straat|gatan|vej|veien|weg|gasse))"
+    r"\s+\d{1,4}[a-z]?\b"
+)
+ZIP_CONTEXT = re.compile(
+    rf"(?:\b(?:zip|zipcode|zip\s+code|postal\s+code|postcode)\s*(?:is|:|#)?\s*:?\s*|"
+    rf"(?-i:\b(?:{_STATES}|{_STATE_NAMES})),?\s+)"
+    r"(?P<v>\d{5}(?:-\d{4})?)(?![\w\-])",
+    _I,
+)
+ZIP_PLUS4 = re.compile(r"(?<![\w\-])\d{5}-\d{4}(?![\w\-])")
+POSTCODE = re.compile(
+    r"\b(?:[A-Z]{1,2}\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\b"
+)
+_NOT_STREET_WORDS = frozenset(
+    (
+        *("on", "the", "a", "an", "to", "at", "in", "of", "my", "and", "or", "for"),
+        *("from", "with", "by", "is", "was", "are", "steps", "step", "miles", "mile"),
+        *("km", "minutes", "mins", "hours", "hrs", "days", "times", "laps", "floors"),
+        *("calories", "cal", "percent", "k", "m", "kg", "lbs", "bpm", "seconds"),
+        *("secs", "am", "pm", "blocks", "down", "up", "along", "around", "near"),
+        *("past", "over", "across", "through", "extra", "more", "less", "every"),
+    )
+)
+
+
+def _street_ok(match: re.Match[str]) -> bool:
+    words = match.group("name").split()
+    if any(word.lower().strip(".") in _NOT_STREET_WORDS for word in words):
+        return False
+    suffix = match.group("suf").lower()
+    if suffix in AMBIGUOUS_SUFFIXES:
+        return all(word[0].isupper() or word[0].isdigit() for word in words) and (
+            match.group("suf")[0].isupper()
+        )
+    return True
+
+
+_FIVE_DIGITS = re.compile(r"\d{5}")
+_EURO_WORDS = ("stras", "straß", "str.", "straat", "gatan", "vej", "weg", "gasse")
+# (cheap substring gate on the lowercased text, pattern); gates only skip work.
+_GATED = (
+    (("route", "rte", "highway", "hwy", "road", "rd"), ROUTE),
+    (("box",), PO_BOX),
+    (
+        ("rue", "calle", "via", "avenida", "chemin", "piazza", "corso", "rua"),
+        PREFIX_STREET,
+    ),
+    (("apt", "apartment", "suite", "ste", "flat"), UNIT_ALONE),
+    ((",",), CITY_STATE),
+    (_EURO_WORDS, EURO_STREET),
+)
+
+
+def detect(text: str) -> list[Candidate]:
+    """Return ADDRESS and ZIP candidates found in normalised text."""
+    lower = text.lower()
+    found: list[Candidate] = [
+        (m.start(), m.end(), "ADDRESS") for m in STREET.finditer(text) if _street_ok(m)
+    ]
+    for gate, pattern in _GATED:
+        if any(word in lower for word in gate):
+            found.extend(
+                (m.start(), m.end(), "ADDRESS") for m in pattern.finditer(text)
+            )
+    if _FIVE_DIGITS.search(text):
+        found.extend(
+            (m.start("v"), m.end("v"), "ZIP") for m in ZIP_CONTEXT.finditer(text)
+        )
+        found.extend((m.start(), m.end(), "ZIP") for m in ZIP_PLUS4.finditer(text))
+    found.extend((m.start(), m.end(), "ZIP") for m in POSTCODE.finditer(text))
+    return found
