@@ -1,8 +1,9 @@
 """Sanitizer benchmark: recall/precision on the labelled corpora, plus throughput.
 
-Run: .venv/bin/python bench/bench_sanitizer.py
+Run: .venv/bin/python bench/bench_sanitizer.py [--corpus original|heldout|all] [-v]
 """
 
+import argparse
 import json
 import random
 import sys
@@ -20,6 +21,14 @@ from chat.sanitizer import Span, sanitize  # noqa: E402
 DATA = ROOT / "tests" / "data"
 LABELLED = DATA / "phi_labelled.jsonl"
 CLEAN = DATA / "phi_clean.jsonl"
+# A second corpus written independently of the rules (see bench/build_heldout.py).
+HELDOUT = DATA / "phi_heldout.jsonl"
+CLEAN_HELDOUT = DATA / "phi_clean_heldout.jsonl"
+CORPORA = {
+    "original": ((LABELLED,), (CLEAN,)),
+    "heldout": ((HELDOUT,), (CLEAN_HELDOUT,)),
+    "all": ((LABELLED, HELDOUT), (CLEAN, CLEAN_HELDOUT)),
+}
 
 
 @dataclass
@@ -33,6 +42,7 @@ class Score:
     clean_total: int = 0
     clean_flagged: int = 0
     missed_ids: list[str] = field(default_factory=list)
+    flagged_ids: list[str] = field(default_factory=list)
 
     def recall(self, kind: str | None = None) -> float:
         gold = self.gold[kind] if kind else sum(self.gold.values())
@@ -91,6 +101,8 @@ def evaluate(labelled: list[dict], clean: list[dict]) -> Score:
         spans = sanitize(record["text"]).spans
         score.clean_total += 1
         score.clean_flagged += bool(spans)
+        if spans:
+            score.flagged_ids.append(record["id"])
         for span in spans:
             score.predicted[span.type] += 1
     return score
@@ -123,8 +135,20 @@ def bench_messages(labelled: list[dict], clean: list[dict]) -> list[str]:
     return messages
 
 
+def load_corpus(name: str) -> tuple[list[dict], list[dict]]:
+    """Labelled and clean records of a named corpus ("original", "heldout", "all")."""
+    labelled_paths, clean_paths = CORPORA[name]
+    labelled = [r for path in labelled_paths for r in load(path)]
+    return labelled, [r for path in clean_paths for r in load(path)]
+
+
 def main() -> None:
-    labelled, clean = load(LABELLED), load(CLEAN)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="original")
+    parser.add_argument("-v", action="store_true", help="list misses and flags")
+    args = parser.parse_args()
+    labelled, clean = load_corpus(args.corpus)
+    print(f"corpus: {args.corpus} ({len(labelled)} labelled, {len(clean)} clean)")
     score = evaluate(labelled, clean)
     print(
         f"{'type':<12} {'gold':>5} {'found':>6} {'recall':>7} {'pred':>5} {'prec':>6}"
@@ -149,8 +173,9 @@ def main() -> None:
     print(
         f"throughput: {rate:,.0f} msg/s ({mbps:.2f} MB/s), avg {avg:.0f} chars, 1 core"
     )
-    if "-v" in sys.argv:
+    if args.v:
         print("missed:", " ".join(score.missed_ids))
+        print("flagged clean:", " ".join(score.flagged_ids))
 
 
 if __name__ == "__main__":

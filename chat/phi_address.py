@@ -2,7 +2,13 @@
 
 import re
 
-from chat.phi_words import AMBIGUOUS_SUFFIXES, STATE_CODES, STATE_NAMES, STREET_SUFFIXES
+from chat.phi_words import (
+    AMBIGUOUS_SUFFIXES,
+    NOT_NAMES,
+    STATE_CODES,
+    STATE_NAMES,
+    STREET_SUFFIXES,
+)
 
 Candidate = tuple[int, int, str]
 
@@ -29,7 +35,7 @@ STREET = re.compile(
     _I,
 )
 ROUTE = re.compile(
-    r"(?<![\w\-/.])\d{1,6}\s+(?:(?:state|county|us|farm\s+to\s+market)\s+)?"
+    r"(?<![\w\-/.])\d{1,6}\s+(?:(?:state|county|us|farm\s+to\s+market|rural)\s+)?"
     r"(?:route|rte|highway|hwy|road|rd)\s+\d{1,4}[A-Za-z]?\b" + _UNIT + _CITY,
     _I,
 )
@@ -40,12 +46,58 @@ PREFIX_STREET = re.compile(
     _I,
 )
 PO_BOX = re.compile(
-    r"\b(?:p\.?\s?o\.?\s*box|post\s+office\s+box|pob)\s*#?\s*\d{1,8}\b" + _CITY, _I
-)
-UNIT_ALONE = re.compile(
-    r"\b(?:apt|apartment|suite|ste)\.?\s*#?\s*\d{1,5}[A-Za-z]?\b|\bflat\s+\d{1,4}[A-Za-z]?\b",
+    r"\b(?:(?:p\.?\s?o\.?\s*box|post\s+office\s+box|pob)|"
+    r"(?:rr|r\.r\.|rural\s+route|hc|h\.c\.|star\s+route)\s*\d{1,4},?\s*box)"
+    r"\s*#?\s*\d{1,8}\b" + _CITY,
     _I,
 )
+# "1250 Broadway", "14 The Green": a number and a street name with no suffix.
+NAMED_STREET = re.compile(
+    r"(?<![\w\-/.,])\d{1,6}[A-Za-z]?\s+(?:Broadway|Bowery|The\s+(?:Green|Strand|"
+    r"Mall|Parade|Crescent|Avenue|Drive|Close|Square|Causeway|Esplanade))\b"
+)
+# Streets named before their number: "Via Roma 16", "Calle Mayor 7".
+NUMBER_LAST = re.compile(
+    r"\b(?:rue|calle|via|viale|avenida|rua|piazza|corso|carrer|plaza|paseo|"
+    r"largo|travessa|ulica|ul\.)\s+(?:(?:de|del|de\s+la|dos|da|do|di)\s+)?"
+    r"(?-i:[A-Z][\w'\-]+)(?:\s+(?-i:[A-Z][\w'\-]+))?,?\s+\d{1,4}[A-Za-z]?\b",
+    _I,
+)
+UNIT_ALONE = re.compile(
+    r"\b(?:apt|apartment|suite|ste|unit|lot|plot)\.?\s*#?\s*\d{1,5}[A-Za-z]?\b|"
+    r"\bflat\s+\d{1,4}[A-Za-z]?\b",
+    _I,
+)
+# What may follow a street address: ", Toronto, ON", ", 10115 Berlin", " VIC 3065".
+_REGION_CODES = frozenset(STATE_CODES) | frozenset(
+    (
+        "ON",
+        "QC",
+        "BC",
+        "AB",
+        "MB",
+        "SK",
+        "NS",
+        "NB",
+        "NL",
+        "PE",
+        "YT",
+        "NU",
+        "NT",
+        "NSW",
+        "VIC",
+        "QLD",
+        "WA",
+        "SA",
+        "TAS",
+        "ACT",
+    )
+)
+TAIL = re.compile(
+    r"(?P<sep>,\s*|\s+)(?:\d{4,5}\s+)?(?P<place>[A-Z][^\W\d_]*(?!\w)\.?"
+    r"(?:[ \-][A-Z][^\W\d_]*(?!\w)\.?){0,3})"
+)
+TAIL_CODE = re.compile(r"\s+(?P<zip>\d{4}|\d{6})(?![\w\-])")
 CITY_STATE = re.compile(
     r"(?<![\w])(?-i:[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}),\s*"
     rf"(?-i:{_STATES}|{_STATE_NAMES})(?=\s+\d{{5}}|\s*[,.;!?)]|\s*$|\s+(?-i:[a-z]))",
@@ -93,28 +145,61 @@ _EURO_WORDS = ("stras", "straß", "str.", "straat", "gatan", "vej", "weg", "gass
 # (cheap substring gate on the lowercased text, pattern); gates only skip work.
 _GATED = (
     (("route", "rte", "highway", "hwy", "road", "rd"), ROUTE),
-    (("box",), PO_BOX),
+    (("box", "pob"), PO_BOX),
+    (("broadway", "bowery", " the "), NAMED_STREET),
     (
         ("rue", "calle", "via", "avenida", "chemin", "piazza", "corso", "rua"),
         PREFIX_STREET,
     ),
-    (("apt", "apartment", "suite", "ste", "flat"), UNIT_ALONE),
+    (("apt", "apartment", "suite", "ste", "flat", "unit", "lot"), UNIT_ALONE),
     ((",",), CITY_STATE),
     (_EURO_WORDS, EURO_STREET),
 )
 
 
+_STREETS = (
+    (("rue", "calle", "via", "avenida", "rua", "piazza", "corso", "carrer", "plaza"),
+     NUMBER_LAST),
+)  # fmt: skip
+
+
+def _tail(text: str, end: int, found: list[Candidate]) -> int:
+    """Extend an address over the town, region and postcode that follow it."""
+    for _ in range(4):
+        match = TAIL.match(text, end)
+        if not match:
+            break
+        place = match.group("place")
+        first = place.split()[0].rstrip(".").lower()
+        is_code = place in _REGION_CODES
+        if first in NOT_NAMES and not is_code:
+            break
+        if "," not in match.group("sep") and not is_code:
+            words = place.split()
+            if words[-1] not in _REGION_CODES:
+                break
+        end = match.end()
+        code = TAIL_CODE.match(text, end)
+        if code and (
+            is_code
+            or place.split()[-1] in _REGION_CODES
+            or "," in text[match.start() : match.start() + 1]
+        ):
+            found.append((code.start("zip"), code.end("zip"), "ZIP"))
+            break
+    return end
+
+
 def detect(text: str) -> list[Candidate]:
     """Return ADDRESS and ZIP candidates found in normalised text."""
     lower = text.lower()
-    found: list[Candidate] = [
-        (m.start(), m.end(), "ADDRESS") for m in STREET.finditer(text) if _street_ok(m)
-    ]
-    for gate, pattern in _GATED:
+    found: list[Candidate] = []
+    streets = [m for m in STREET.finditer(text) if _street_ok(m)]
+    for gate, pattern in _GATED + _STREETS:
         if any(word in lower for word in gate):
-            found.extend(
-                (m.start(), m.end(), "ADDRESS") for m in pattern.finditer(text)
-            )
+            streets.extend(pattern.finditer(text))
+    for match in streets:
+        found.append((match.start(), _tail(text, match.end(), found), "ADDRESS"))
     if _FIVE_DIGITS.search(text):
         found.extend(
             (m.start("v"), m.end("v"), "ZIP") for m in ZIP_CONTEXT.finditer(text)

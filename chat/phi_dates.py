@@ -21,7 +21,7 @@ ISO = re.compile(
     r"(?:0?[1-9]|[12]\d|3[01])(?![\w\-/]|\.\d)"
 )
 WORDY = re.compile(
-    rf"\b(?:{_MONTH}\s+{_DAY},?\s+(?:of\s+)?{_YEAR}|"
+    rf"\b(?:{_MONTH}\s+{_DAY},?\s+(?:of\s+)?{_YEAR}|\d{{1,2}}-{_MONTH}-(?:{_YEAR}|\d\d)|"
     rf"{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR})\b",
     _I,
 )

@@ -1,41 +1,84 @@
 """Detector for personal names: context cues plus first-name and surname lists."""
 
 import re
+import unicodedata
 
-from chat.phi_words import AMBIGUOUS_NAMES, FIRST_NAMES, NOT_NAMES, SURNAMES
+from chat.phi_words import (
+    AMBIGUOUS_NAMES,
+    FIRST_NAMES,
+    FIRST_NAMES_CORE,
+    NOT_NAMES,
+    PLACE_NOUNS,
+    PLACE_PREFIXES,
+    SURNAMES,
+    SURNAMES_CORE,
+)
 
 Candidate = tuple[int, int, str]
 
 _I = re.IGNORECASE
-WORD = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*\.?")
-_RELATIONS = (
-    r"wife|husband|son|daughter|mom|mum|mother|dad|father|brother|sister|friend|"
-    r"partner|grandma|grandmother|grandpa|grandfather|granddaughter|grandson|aunt|"
-    r"uncle|cousin|niece|nephew|boss|coach|trainer|doctor|physician|neighbou?r|"
-    r"patient|client|kid|child|roommate|colleague|coworker|caregiver|nurse|"
-    r"therapist|girlfriend|boyfriend|fiancee?|spouse|stepson|stepdaughter|"
-    r"teammate|manager|dietitian|cardiologist|pcp"
+# Letters glued to digits ("S24", "A54", "X5") are model codes, never name words.
+WORD = re.compile(r"(?<!\d)(?>[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*)(?!\d)\.?")
+_RELATIONS = frozenset(
+    "wife husband son daughter mom mum mother dad father brother sister friend "
+    "partner grandma grandmother grandpa grandfather granddaughter grandson aunt "
+    "uncle cousin niece nephew boss coach trainer doctor physician neighbour "
+    "neighbor patient client kid child roommate colleague coworker caregiver nurse "
+    "therapist physiotherapist physio girlfriend boyfriend fiance fiancee spouse "
+    "stepson stepdaughter teammate manager dietitian cardiologist pcp twin twins "
+    "boys girls kids children sons daughters grandchildren grandkids parents "
+    "mother-in-law father-in-law sister-in-law brother-in-law".split()
 )
-# Cues after which any capitalised, non-product word is taken as a name.
-STRONG_CUE = re.compile(
-    r"(?:\bmy\s+(?:full\s+|first\s+|legal\s+)?name\s+is|\bmy\s+name'?s|"
-    r"\bnames?\s*:|\bcall\s+me|\bsigned|\bpatient\s*(?:name)?\s*:|\bfrom\s*:|"
-    r"\b(?:dr|doctor|mr|mrs|ms|miss|mx|prof|professor|nurse|sister|father)\.?|"
-    rf"\bmy\s+(?:{_RELATIONS})(?:'s\s+name\s+is|\s+is\s+called|\s+named|,)?|"
-    r"\bname\s+(?:is|was)|\bnamed)\s*$",
-    _I,
+_TITLES = frozenset(
+    "dr doctor mr mrs ms miss mx prof professor nurse sister father".split()
 )
-# Cues after which only listed first names or surnames count.
-WEAK_CUE = re.compile(
-    r"(?:\bi'?m|\bi\s+am|\bthis\s+is|\bit'?s|\bit\s+is|\bhi|\bhello|\bhey|\bdear|"
-    r"\bthanks?,?|\bthank\s+you,?|\bregards,?|\bcheers,?|\bbest,?|\bsincerely,?|"
-    r"\bxoxo,?|\bcheers,?|(?:^|\n)\s*[-\u2013\u2014~])\s*$",
-    _I,
+# Labels that introduce a name when followed by ":" or "." ("From: ", "Attn. ").
+_LABELS = frozenset(
+    "name names from to cc attn requester customer member holder contact patient "
+    "signed details client recipient sender owner guardian resident applicant "
+    "insured subscriber beneficiary caregiver parent student employee".split()
 )
+# Words directly before a capitalised word that make it a name ("ask Maria").
+_CAP_CUES = frozenset(
+    "customer requester patient member holder user ask let tell thanks thank name "
+    "signed named soy llamo bin m'appelle".split()
+)
+# Words directly before a listed name that make it one ("I'm Wei", "Hi Tomasz").
+_WEAK_CUES = frozenset(
+    "i'm im hi hello hey dear thanks regards cheers best sincerely xoxo and it's".split()
+)
+# A capitalised run followed by one of these reads as a person signing in.
+_TRAILER = re.compile(r"\s+here\b|\s*\(\s*[\w.+\-]+@|\s*[,:]\s*(?:ssn|dob|mrn)\b", _I)
+_FAMILY = re.compile(r"\bthe\s+(?P<v>(?-i:[A-Z][\w'\-]+))\s+family\b", _I)
 _PARTICLES = frozenset(
-    ("de", "del", "della", "di", "da", "van", "von", "der", "den", "la", "le", "bin")
+    (
+        "de",
+        "del",
+        "della",
+        "di",
+        "da",
+        "dos",
+        "das",
+        "do",
+        "du",
+        "van",
+        "von",
+        "der",
+        "den",
+        "la",
+        "le",
+        "bin",
+        "bint",
+        "ibn",
+        "abu",
+        "al",
+        "el",
+        "ter",
+    )
 )
+_SUFFIXES = frozenset(("jr", "sr", "ii", "iii", "iv"))
 _INITIAL = re.compile(r"[A-Z]\.?")
+_MAX_WORDS = 5
 
 
 def _is_cap(word: str) -> bool:
@@ -43,105 +86,243 @@ def _is_cap(word: str) -> bool:
 
 
 def _key(word: str) -> str:
-    word = word.rstrip(".")
-    for tail in ("'s", "\u2019s"):
-        if word.lower().endswith(tail):
-            word = word[: -len(tail)]
-    return word.lower()
+    key = word.lower()
+    if key[-1] == ".":
+        key = key[:-1]
+    if key.endswith(("'s", "\u2019s")):
+        key = key[:-2]
+    if not key.isascii() and key not in FIRST_NAMES and key not in SURNAMES:
+        folded = unicodedata.normalize("NFKD", key)
+        key = "".join(c for c in folded if not unicodedata.combining(c))
+    return key
 
 
-def _listed(word: str) -> bool:
-    key = _key(word)
+def _listed(key: str) -> bool:
     return key in FIRST_NAMES or key in SURNAMES or key in AMBIGUOUS_NAMES
 
 
-def _cue(pattern: re.Pattern[str], text: str, start: int) -> bool:
-    return pattern.search(text, max(0, start - 40), start) is not None
+class _Text:
+    """One message's words, their lookup keys and capitalisation."""
 
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.words = list(WORD.finditer(text))
+        self.lowers = [w.group().lower() for w in self.words]
+        self.keys = [_key(w.group()) for w in self.words]
+        self.caps = [_is_cap(w.group()) for w in self.words]
+        self.seen_surnames: set[str] = set()
 
-def _starts_name(words: list[re.Match[str]], i: int, text: str) -> bool:
-    word = words[i].group()
-    key = _key(word)
-    start = words[i].start()
-    following = words[i + 1].group() if i + 1 < len(words) else ""
-    follows_close = bool(following) and _gap(text, words[i], words[i + 1])
-    if not _is_cap(word):
-        if not _listed(word) or key in NOT_NAMES:
+    def gap(self, i: int) -> str:
+        """The text between word i-1 and word i (the start of text for i=0)."""
+        left = self.words[i - 1].end() if i else 0
+        return self.text[left : self.words[i].start()]
+
+    def close(self, i: int) -> bool:
+        """True when word i+1 follows word i with one space or a hyphen."""
+        if i + 1 >= len(self.words):
             return False
-        if (
-            key in FIRST_NAMES
-            and follows_close
-            and not _is_cap(following)
-            and _key(following) in SURNAMES
-        ):
+        gap = self.text[self.words[i].end() : self.words[i + 1].start()]
+        return gap == " " or gap == "-"
+
+    def strong(self, i: int) -> bool:
+        """After "my name is", "Dr.", "my daughter", "From:" and the like."""
+        if not i:
+            return False
+        gap, prev = self.gap(i), self.lowers[i - 1].rstrip(".")
+        before = self.lowers[i - 2] if i > 1 else ""
+        if "\n" in gap:
+            return False
+        if prev in _TITLES and gap.strip() in ("", "."):
             return True
-        return _cue(STRONG_CUE, text, start)
+        if (":" in gap or "." in gap) and prev in _LABELS:
+            return True
+        if prev in _RELATIONS and gap.strip() in ("", ","):
+            return before in ("my", "our", "his", "her")
+        if prev in ("is", "was") or prev == "name's":
+            window = self.keys[max(0, i - 7) : i - 1]
+            return "name" in window or prev == "name's"
+        if gap.strip():
+            return False
+        if prev in _CAP_CUES or (before, prev) in _PAIR_CUES:
+            return self.caps[i]
+        return prev in ("named", "signed") or (before, prev) in _PAIR_CUES
+
+    def weak(self, i: int) -> int:
+        """_SPOKEN after "I'm", "this is", "Hi", "Thanks -"; _LAYOUT at the start
+        of the text or a line, or after a colon; 0 otherwise."""
+        if not i:
+            return _LAYOUT
+        gap = self.gap(i)
+        if "\n" in gap or ":" in gap or "|" in gap:
+            return _LAYOUT
+        if gap.strip() in ("-", "\u2013", "\u2014", "~"):
+            return _SPOKEN
+        if gap.strip(" ,"):
+            return 0
+        prev = self.lowers[i - 1]
+        before = self.lowers[i - 2] if i > 1 else ""
+        return _SPOKEN if prev in _WEAK_CUES or (before, prev) in _WEAK_PAIRS else 0
+
+
+_PAIR_CUES = frozenset(
+    (
+        ("me", "llamo"),
+        ("ich", "bin"),
+        ("nombre", "es"),
+        ("behalf", "of"),
+        ("reply", "to"),
+        ("forward", "to"),
+        ("account", "of"),
+        ("thank", "you"),
+        ("signed", "by"),
+        ("je", "suis"),
+    )
+)
+_SPOKEN, _LAYOUT = 2, 1
+_WEAK_PAIRS = frozenset((("this", "is"), ("it", "is"), ("i", "am"), ("thank", "you")))
+
+
+def _starts_name(t: _Text, i: int) -> bool:
+    key = t.keys[i]
+    if not key or key in NOT_NAMES:
+        return False
+    if not t.caps[i]:
+        return _starts_lowercase(t, i, key)
+    if _INITIAL.fullmatch(t.words[i].group()):
+        return _initials_then_surname(t, i) or t.strong(i)
     if key in FIRST_NAMES or key.split("-")[0] in FIRST_NAMES:
         return True
-    surname_next = follows_close and _is_cap(following) and _key(following) in SURNAMES
+    pair = t.close(i) and t.caps[i + 1] and t.keys[i + 1] not in NOT_NAMES
+    surname_next = pair and t.keys[i + 1] in SURNAMES
     if key in AMBIGUOUS_NAMES:
-        return surname_next or _cue(STRONG_CUE, text, start)
-    if key in NOT_NAMES or not key:
-        return False
-    if _cue(STRONG_CUE, text, start):
+        return surname_next or t.strong(i)
+    if t.strong(i):
         return True
-    return (key in SURNAMES or surname_next) and _cue(WEAK_CUE, text, start)
+    if pair and (
+        _TRAILER.match(t.text, t.words[i + 1].end())
+        or (t.keys[i + 1] in t.seen_surnames)
+    ):
+        return True
+    cue = t.weak(i)
+    if cue == _SPOKEN:
+        return key in SURNAMES or surname_next or (pair and _ends_run(t, i + 1))
+    return cue == _LAYOUT and surname_next
 
 
-def _gap(text: str, left: re.Match[str], right: re.Match[str]) -> bool:
-    return (
-        text[left.end() : right.start()] in (" ", "-")
-        and "\n" not in text[left.end() : right.start()]
-    )
+def _ends_run(t: _Text, i: int) -> bool:
+    """Word i ends the clause: punctuation or the end of the text follows."""
+    end = t.words[i].end()
+    return end == len(t.text) or t.text[end] in ",.!?;:)"
 
 
-def _extend(words: list[re.Match[str]], i: int, text: str) -> int:
+def _starts_lowercase(t: _Text, i: int, key: str) -> bool:
+    strong = t.strong(i)
+    cued = strong or t.weak(i) == _SPOKEN
+    nxt = t.keys[i + 1] if t.close(i) and not t.caps[i + 1] else ""
+    if nxt in NOT_NAMES:
+        nxt = ""
+    if nxt and (nxt in SURNAMES_CORE or (cued and nxt in FIRST_NAMES_CORE)):
+        return key in FIRST_NAMES_CORE or (cued and _listed(key)) or strong
+    if strong:
+        return key in FIRST_NAMES_CORE or key in AMBIGUOUS_NAMES
+    return cued and key in FIRST_NAMES_CORE and _lowercase_ok(t, i)
+
+
+def _lowercase_ok(t: _Text, i: int) -> bool:
+    """A lone lowercase first name after "it's"/"i'm": the next word is no verb."""
+    return i + 1 >= len(t.words) or t.keys[i + 1] in NOT_NAMES or not t.close(i)
+
+
+def _initials_then_surname(t: _Text, i: int) -> bool:
+    j = i
+    while j < len(t.words) and _INITIAL.fullmatch(t.words[j].group()):
+        j += 1
+    return j < len(t.words) and j - i <= 3 and t.keys[j] in SURNAMES
+
+
+def _extend(t: _Text, i: int) -> int:
     """Return the index of the last word of the name that starts at word i."""
     last = i
-    lowercase = not _is_cap(words[i].group())
+    lowercase = not t.caps[i]
     j = i + 1
-    while j < len(words) and j - i <= 3 and _gap(text, words[j - 1], words[j]):
-        word = words[j].group()
-        key = _key(word)
-        if key in NOT_NAMES:
-            break
-        if lowercase:
-            if _is_cap(word) or key not in SURNAMES:
-                break
-        elif key in _PARTICLES and j + 1 < len(words):
+    while j < len(t.words) and j - i < _MAX_WORDS + 1 and t.close(j - 1):
+        word = t.words[j].group()
+        key = t.keys[j]
+        if key in _SUFFIXES and word[0].isupper():
+            return j
+        if not lowercase and word[-1] == "." and _INITIAL.fullmatch(word):
             j += 1
             continue
-        elif not (_is_cap(word) or _INITIAL.fullmatch(word)):
+        if key in NOT_NAMES or key in PLACE_NOUNS:
+            break
+        if lowercase:
+            if t.caps[j] or not (key in FIRST_NAMES_CORE or key in SURNAMES_CORE):
+                break
+        elif key in _PARTICLES and j + 1 < len(t.words) and t.caps[j + 1]:
+            j += 1
+            continue
+        elif not (t.caps[j] or _INITIAL.fullmatch(word)):
             break
         last = j
-        if word.endswith("'s") or word.endswith("\u2019s"):
+        if word.endswith(("'s", "\u2019s")):
             break
         j += 1
     return last
 
 
-def _span(words: list[re.Match[str]], first: int, last: int) -> tuple[int, int]:
-    start, end = words[first].start(), words[last].end()
-    tail = words[last].group()
-    if tail.endswith(".") and not _INITIAL.fullmatch(tail):
+def _is_place(t: _Text, first: int, last: int) -> bool:
+    """ "Lake Mayra", "St. Luke's", "Arthur's Seat", "Victoria Island"."""
+    if (
+        first
+        and t.close(first - 1)
+        and t.caps[first - 1]
+        and t.keys[first - 1] in PLACE_PREFIXES
+    ):
+        return True
+    if first and t.keys[first - 1] in ("st", "saint", "mt", "mount"):
+        return t.text[t.words[first - 1].end() : t.words[first].start()] == " "
+    nxt = last + 1
+    return (
+        nxt < len(t.words)
+        and t.close(last)
+        and t.caps[nxt]
+        and (t.keys[nxt] in PLACE_NOUNS)
+    )
+
+
+def _span(t: _Text, first: int, last: int) -> tuple[int, int]:
+    start, end = t.words[first].start(), t.words[last].end()
+    tail = t.words[last].group()
+    if (
+        tail.endswith(".")
+        and not _INITIAL.fullmatch(tail)
+        and t.keys[last] not in (_SUFFIXES)
+    ):
         end -= 1
-    for possessive in ("'s", "\u2019s"):
-        if tail.endswith(possessive):
-            end -= 2
+    if tail.endswith(("'s", "\u2019s")):
+        end -= 2
     return start, end
 
 
 def detect(text: str) -> list[Candidate]:
     """Return NAME candidates found in normalised text."""
-    words = list(WORD.finditer(text))
+    t = _Text(text)
     found: list[Candidate] = []
     i = 0
-    while i < len(words):
-        if _starts_name(words, i, text):
-            last = _extend(words, i, text)
-            start, end = _span(words, i, last)
-            found.append((start, end, "NAME"))
+    while i < len(t.words):
+        if _starts_name(t, i):
+            last = _extend(t, i)
+            if not _is_place(t, i, last):
+                found.append((*_span(t, i, last), "NAME"))
+                if last > i:
+                    t.seen_surnames.add(t.keys[last])
             i = last + 1
         else:
             i += 1
+    if "family" in text or "Family" in text:
+        found.extend(
+            (m.start("v"), m.end("v"), "NAME")
+            for m in _FAMILY.finditer(text)
+            if _key(m.group("v")) not in NOT_NAMES
+        )
     return found

@@ -4,7 +4,15 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
-Candidate = tuple[int, int, str]
+from chat.phi_ids import (
+    Candidate,
+    find_accounts,
+    find_devices,
+    find_labelled_ids,
+    find_vehicles,
+)
+
+Detector = Callable[[str, str], Iterator[Candidate]]
 
 _I = re.IGNORECASE
 _SEP = r"[\s.\-]?"
@@ -19,11 +27,18 @@ EMAIL = re.compile(
     _I,
 )
 EMAIL_SPELLED = re.compile(
-    r"(?<![\w.])[A-Za-z0-9][\w.+-]*\s+at\s+[A-Za-z0-9-]+"
+    r"(?<![\w.])[A-Za-z0-9][\w.+-]*(?:\s+dot\s+[A-Za-z0-9][\w+-]*)*\s+at\s+[A-Za-z0-9-]+"
     rf"(?:\s+dot\s+[A-Za-z0-9-]+)*\s+dot\s+{_TLD}\b",
     _I,
 )
 URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'()]+[^\s<>\"'().,;:!?]", _I)
+# "instagram.com/kwame_runs": a bare domain counts only with a path after it.
+URL_BARE = re.compile(
+    r"(?<![\w.@/-])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|me|co|"
+    r"uk|de|fr|ca|au|in|ly|gl|app|health|info|edu|gov|us)/[^\s<>\"'()]*"
+    r"[^\s<>\"'().,;:!?]",
+    _I,
+)
 SSN = re.compile(
     r"(?<![\w-])(?!000|666)\d{3}(?P<s>[\s.\-])(?!00)\d{2}(?P=s)(?!0000)\d{4}(?![\w-])"
 )
@@ -42,6 +57,9 @@ PHONE_INTL = re.compile(
     r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[\s.\-]?\(?\d{1,5}\)?){2,6}(?![\w\-]|\.\d)"
 )
 PHONE_TRUNK = re.compile(r"(?<![\w\-.])0\d{2,4}[\s\-]?\d{3,4}[\s\-]?\d{3,4}(?![\w\-])")
+# French-style pairs "06 12 34 56 78"; area code in brackets "(11) 98765-4321".
+PHONE_PAIRS = re.compile(r"(?<![\w\-.])0[1-9](?:[\s.\-]\d{2}){4}(?![\w\-])")
+PHONE_AREA = re.compile(r"(?<![\w)])\(0?\d{2}\)\s?\d{4,5}[\s\-]?\d{4}(?![\w\-])")
 PHONE_LOCAL = re.compile(
     r"(?:(?P<c>\b(?:call|text|phone|cell|mobile|tel|fax|number|reach me|ring|"
     r"whatsapp|landline|contact)\b[^\n\d]{0,20})|\b(?=555))"
@@ -61,41 +79,6 @@ MAC = re.compile(
 UUID = re.compile(
     r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", _I
 )
-_ID = (
-    r"(?P<v>(?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9]"
-    r"(?:[A-Za-z0-9]|[\-/.](?=[A-Za-z0-9])){2,30})"
-)
-_LINK = r"\s*(?:is|was|=|:|#|no\.?|num(?:ber)?)?\s*[:#]?\s*"
-IMEI = re.compile(rf"\b(?:imei|meid){_LINK}(?P<v>\d(?:[\s\-]?\d){{13,16}})\b", _I)
-SERIAL = re.compile(
-    rf"\b(?:serial(?:\s+(?:number|no\.?|#))?|s/n|sn|device\s+id|udid|android\s+id|"
-    rf"advertising\s+id|hardware\s+id){_LINK}{_ID}",
-    _I,
-)
-MRN_LABEL = re.compile(
-    r"\b(?:mrn|medical\s+record(?:\s+(?:number|no\.?|#))?|patient\s+(?:id|number|no\.?)|"
-    r"record\s+(?:number|no\.?|#)|chart\s+(?:number|no\.?|#)|"
-    r"health\s+plan(?:\s+(?:id|number|no\.?|#))?|"
-    r"(?:member|subscriber|beneficiary|policy|insurance|group|account|acct|claim)"
-    r"(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:id|number))?|"
-    r"medicaid(?:\s+(?:id|number))?)"
-    rf"(?P<link>{_LINK}|-){_ID}",
-    _I,
-)
-LICENSE_LABEL = re.compile(
-    r"\b(?:driver'?s?\s+licen[cs]e(?:\s+(?:number|no\.?|#))?|"
-    r"licen[cs]e(?!\s+plate)(?:\s+(?:number|no\.?|#))?|dl|"
-    r"passport(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|"
-    r"npi|dea(?:\s+number)?|permit(?:\s+(?:number|no\.?|#))?|state\s+id)"
-    rf"{_LINK}{_ID}",
-    _I,
-)
-PLATE = re.compile(
-    rf"\b(?:licen[cs]e\s+plate|plate(?:\s+(?:number|no\.?|#))?|tag\s+number)"
-    rf"{_LINK}(?P<v>[A-Za-z0-9]{{1,4}}[\s\-]?[A-Za-z0-9]{{1,4}})\b",
-    _I,
-)
-VIN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b", _I)
 AGE_NUMBER = re.compile(r"(?<![\w.,/:\-])(?:9\d|1[01]\d)(?![\w%]|[.,:/]\d)")
 AGE_YEARS_AFTER = re.compile(
     r"(?:\s*|-)(?:years?|yrs?)(?:\s*|-)old\b|\s*(?:yo|y/o|y\.o\.)(?!\w)", _I
@@ -112,6 +95,10 @@ AGE_BEFORE = re.compile(
     r"\s*:?\s*$",
     _I,
 )
+# "Sven Lindqvist, 91, and ...": an age in apposition to a capitalised name.
+AGE_APPOSITION = re.compile(
+    r"(?-i:[A-Z][a-z]+),\s*(?P<v>9\d|1[01]\d)\s*(?:,|\)|\band\b)"
+)
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|6011|65|64[4-9]|62|35")
 
 
@@ -126,10 +113,8 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _simple(
-    pattern: re.Pattern[str], kind: str, group: str | int = 0
-) -> Callable[[str], Iterator[Candidate]]:
-    def detect(text: str) -> Iterator[Candidate]:
+def _simple(pattern: re.Pattern[str], kind: str, group: str | int = 0) -> Detector:
+    def detect(text: str, lower: str) -> Iterator[Candidate]:
         for match in pattern.finditer(text):
             if match.group(group) is not None:
                 yield match.start(group), match.end(group), kind
@@ -141,7 +126,7 @@ def _digits(value: str) -> str:
     return "".join(c for c in value if c.isdigit())
 
 
-def find_cards(text: str) -> Iterator[Candidate]:
+def find_cards(text: str, lower: str) -> Iterator[Candidate]:
     if not _MIN_DIGITS.match(text):
         return
     for match in CARD.finditer(text):
@@ -152,10 +137,10 @@ def find_cards(text: str) -> Iterator[Candidate]:
             yield match.start(), match.end(), "CREDIT_CARD"
 
 
-def find_phones(text: str) -> Iterator[Candidate]:
+def find_phones(text: str, lower: str) -> Iterator[Candidate]:
     if not _MIN_DIGITS.match(text):
         return
-    for pattern in (PHONE_US, PHONE_INTL, PHONE_TRUNK):
+    for pattern in (PHONE_US, PHONE_INTL, PHONE_TRUNK, PHONE_PAIRS, PHONE_AREA):
         for match in pattern.finditer(text):
             if 7 <= len(_digits(match.group())) <= 15:
                 yield match.start(), match.end(), "PHONE"
@@ -163,7 +148,7 @@ def find_phones(text: str) -> Iterator[Candidate]:
         yield match.start("v"), match.end("v"), "PHONE"
 
 
-def find_ips(text: str) -> Iterator[Candidate]:
+def find_ips(text: str, lower: str) -> Iterator[Candidate]:
     for match in IPV4.finditer(text):
         if not VERSION_BEFORE.search(text, max(0, match.start() - 12), match.start()):
             yield match.start(), match.end(), "IP"
@@ -178,29 +163,9 @@ def find_ips(text: str) -> Iterator[Candidate]:
         yield match.start(), match.end(), "IP"
 
 
-def find_labelled_ids(text: str) -> Iterator[Candidate]:
-    for pattern, kind in ((MRN_LABEL, "MRN"), (LICENSE_LABEL, "LICENSE")):
-        for match in pattern.finditer(text):
-            if not any(c.isdigit() for c in match.group("v")):
-                continue
-            start = match.start("v")
-            if kind == "MRN" and match.group("link") == "-":
-                start = match.start()
-            yield start, match.end("v"), kind
-
-
-def find_vehicles(text: str) -> Iterator[Candidate]:
-    for match in PLATE.finditer(text):
-        if any(c.isdigit() for c in match.group("v")):
-            yield match.start("v"), match.end("v"), "VEHICLE"
-    for match in VIN.finditer(text):
-        value = match.group()
-        letters = sum(c.isalpha() for c in value)
-        if letters >= 2 and sum(c.isdigit() for c in value) >= 5:
-            yield match.start(), match.end(), "VEHICLE"
-
-
-def find_ages(text: str) -> Iterator[Candidate]:
+def find_ages(text: str, lower: str) -> Iterator[Candidate]:
+    for match in AGE_APPOSITION.finditer(text):
+        yield match.start("v"), match.end("v"), "AGE_OVER_89"
     for match in AGE_NUMBER.finditer(text):
         years = AGE_YEARS_AFTER.match(text, match.end())
         if years:
@@ -217,10 +182,11 @@ _MRN_WORDS += ("beneficiary", "policy", "insurance", "group", "acc", "claim", "m
 _LICENSE_WORDS = ("licen", "dl", "passport", "certificate", "npi", "dea", "permit")
 # (cheap substring gate on the lowercased text, detector). An empty gate always runs.
 # Gates only skip work: each detector's regex still decides on its own.
-DETECTORS: tuple[tuple[tuple[str, ...], Callable[[str], Iterator[Candidate]]], ...] = (
+DETECTORS: tuple[tuple[tuple[str, ...], Detector], ...] = (
     (("@", "%40", "(at", "[at", "{at", "<at"), _simple(EMAIL, "EMAIL")),
     ((" dot ",), _simple(EMAIL_SPELLED, "EMAIL")),
     (("http", "www."), _simple(URL, "URL")),
+    (("/",), _simple(URL_BARE, "URL")),
     (_DIGIT, _simple(SSN, "SSN")),
     (("ss", "social"), _simple(SSN_CONTEXT, "SSN", "v")),
     (_DIGIT, find_cards),
@@ -228,10 +194,10 @@ DETECTORS: tuple[tuple[tuple[str, ...], Callable[[str], Iterator[Candidate]]], .
     ((".", ":"), find_ips),
     ((":", "-"), _simple(MAC, "DEVICE_ID")),
     (("-",), _simple(UUID, "DEVICE_ID")),
-    (("imei", "meid"), _simple(IMEI, "DEVICE_ID", "v")),
-    (("serial", "s/n", "sn", " id", "udid"), _simple(SERIAL, "DEVICE_ID", "v")),
-    (_MRN_WORDS + _LICENSE_WORDS + ("state",), find_labelled_ids),
-    (("plate", "tag", "vin", *_DIGIT), find_vehicles),
+    (("imei", "meid", "serial", "s/n", "sn", " id", "udid"), find_devices),
+    (_MRN_WORDS + _LICENSE_WORDS + ("state", "cdl"), find_labelled_ids),
+    (_DIGIT, find_accounts),
+    (("plate", "tag", "vin", "reg", *_DIGIT), find_vehicles),
     (("9", "10", "11"), find_ages),
 )
 _MIN_DIGITS = re.compile(r"(?:\D*\d){7}")
@@ -244,5 +210,5 @@ def detect(text: str) -> list[Candidate]:
     for gate, detector in DETECTORS:
         if gate and not any(word in lower for word in gate):
             continue
-        found.extend(detector(text))
+        found.extend(detector(text, lower))
     return found
