@@ -1,0 +1,6 @@
+"""Admin registrations of the compliance app (one module per concept)."""
+
+from compliance import (
+    admin_audit,  # noqa: F401
+    admin_incidents,  # noqa: F401
+)

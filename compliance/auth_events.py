@@ -1,0 +1,166 @@
+"""Audit of authentication events: Django's auth signals and django-axes' lockouts.
+
+Connected in ComplianceConfig.ready(). Usernames are never stored: a failed login
+records ``pseudonym(normalised username)`` and, when the name belongs to a user, that
+user's id as the target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+from django.utils import timezone
+
+from compliance.models import AuditAction, AuditOutcome
+from compliance.services import audit_record, pseudonym
+
+AXES = "axes"
+# Set on a request once its login was audited, so login() after login_attempt()
+# on the same request does not write a second LOGIN row.
+AUDITED_FLAG = "_compliance_login_audited"
+
+
+def normalise_username(value: Any) -> str:
+    """How usernames are compared for lockouts and pseudonyms: stripped, lower-case."""
+    return str(value or "").strip().lower()
+
+
+def _channel(request: HttpRequest | None) -> str:
+    path = getattr(request, "path", "") or ""
+    if path.startswith("/api/"):
+        return "api"
+    if path.startswith("/admin/"):
+        return "admin"
+    return "web" if request is not None else "none"
+
+
+def _user_id_for(username: str) -> int | None:
+    if not username:
+        return None
+    model = get_user_model()
+    return (
+        model.objects.filter(username__iexact=username)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _subject(username: str) -> dict[str, Any]:
+    user_id = _user_id_for(username)
+    return {"target_type": "user", "target_id": user_id} if user_id else {}
+
+
+def on_logged_in(
+    sender: Any, request: HttpRequest | None, user: Any, **kw: Any
+) -> None:
+    if request is not None and getattr(request, AUDITED_FLAG, False):
+        return
+    audit_record(
+        action=AuditAction.LOGIN,
+        actor=user,
+        target_type="user",
+        target_id=user.pk,
+        details={"channel": _channel(request)},
+        request=request,
+    )
+    if request is not None:
+        setattr(request, AUDITED_FLAG, True)
+
+
+def on_logged_out(
+    sender: Any, request: HttpRequest | None, user: Any, **kw: Any
+) -> None:
+    if user is None:
+        return
+    audit_record(
+        action=AuditAction.LOGOUT,
+        actor=user,
+        target_type="user",
+        target_id=user.pk,
+        details={"channel": _channel(request)},
+        request=request,
+    )
+
+
+def on_login_failed(
+    sender: Any,
+    credentials: dict[str, Any],
+    request: HttpRequest | None = None,
+    **kw: Any,
+) -> None:
+    username = normalise_username(credentials.get("username"))
+    audit_record(
+        action=AuditAction.LOGIN_FAILED,
+        outcome=AuditOutcome.FAILURE,
+        details={
+            "username_ps": pseudonym(username),
+            "blocked": bool(getattr(request, "axes_locked_out", False)),
+            "channel": _channel(request),
+        },
+        request=request,
+        **_subject(username),
+    )
+
+
+def on_locked_out(sender: Any, request: HttpRequest | None = None, **kw: Any) -> None:
+    """Audit the moment of locking only: attempts refused while locked are LOGIN_FAILED.
+
+    axes computes ``axes_failures_since_start`` only on the attempt that locks; the
+    refused attempts during the cool-off leave it None.
+    """
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures is None:
+        return
+    username = normalise_username(kw.get("username"))
+    audit_record(
+        action=AuditAction.LOCKOUT,
+        outcome=AuditOutcome.DENIED,
+        system_principal=AXES,
+        details={
+            "username_ps": pseudonym(username),
+            "failures": int(failures),
+            "cooloff_minutes": int(settings.AXES_COOLOFF_MINUTES),
+        },
+        request=request,
+        **_subject(username),
+    )
+
+
+def on_attempt_deleted(sender: Any, instance: Any, **kw: Any) -> None:
+    """A locked-out attempt record removed: cool-off expiry, axes_reset or the admin."""
+    if int(instance.failures_since_start or 0) < int(settings.AXES_FAILURE_LIMIT):
+        return
+    cooloff = dt.timedelta(minutes=int(settings.AXES_COOLOFF_MINUTES))
+    expired = instance.attempt_time is not None and (
+        instance.attempt_time <= timezone.now() - cooloff
+    )
+    username = normalise_username(instance.username)
+    audit_record(
+        action=AuditAction.UNLOCK,
+        system_principal=AXES,
+        details={
+            "username_ps": pseudonym(username),
+            "reason": "cooloff_expired" if expired else "reset",
+        },
+        **_subject(username),
+    )
+
+
+def connect() -> None:
+    """Connect the receivers (idempotent: each has a dispatch_uid)."""
+    from axes.models import AccessAttempt
+    from axes.signals import user_locked_out
+    from django.contrib.auth import signals
+    from django.db.models.signals import post_delete
+
+    signals.user_logged_in.connect(on_logged_in, dispatch_uid="compliance.login")
+    signals.user_logged_out.connect(on_logged_out, dispatch_uid="compliance.logout")
+    signals.user_login_failed.connect(on_login_failed, dispatch_uid="compliance.fail")
+    user_locked_out.connect(on_locked_out, dispatch_uid="compliance.lockout")
+    post_delete.connect(
+        on_attempt_deleted, sender=AccessAttempt, dispatch_uid="compliance.unlock"
+    )
