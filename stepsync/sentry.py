@@ -33,7 +33,7 @@ def scrub_text(text: str) -> str:
     """Redact identifiers from one string; on any failure return a fixed marker."""
     try:
         return _SHAPES.sub(REDACTED, _redactor()(text))
-    except Exception:  # noqa: BLE001 - fail closed: never pass the raw text on
+    except Exception:
         return REDACTED
 
 
@@ -62,8 +62,11 @@ def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
 
 def before_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
     """Keep a breadcrumb's category, level and time; drop its message and data."""
-    return {key: crumb[key] for key in ("category", "level", "timestamp", "type")
-            if key in crumb}
+    return {
+        key: crumb[key]
+        for key in ("category", "level", "timestamp", "type")
+        if key in crumb
+    }
 
 
 def sentry_options(dsn: str, **extra: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from the environment or from key files (see stepsync/secrets.py).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -30,7 +31,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the MFA-enforcing site (compliance/admin_site.py).
+    "compliance.apps.StepSyncAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -40,6 +42,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "stepsync",
     "accounts",
     "compliance",
@@ -51,11 +56,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "stepsync.middleware.StaticFilesMiddleware",
     "stepsync.middleware.RequestIdMiddleware",
+    "ops.middleware.RequestMetricsMiddleware",  # times the whole stack below it
+    "ops.middleware.ProbeNoCookiesMiddleware",  # outside sessions/CSRF: strips cookies
+    "ops.middleware.MaintenanceMiddleware",  # 503 during rotation/restore
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # async-capable; after auth (user.is_verified)
     "django.contrib.messages.middleware.MessageMiddleware",
+    "chat.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "stepsync.middleware.NoStoreMiddleware",
@@ -149,14 +159,16 @@ AUTH_PASSWORD_VALIDATORS = [
         "NumericPasswordValidator",
     )
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "chat:login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=True)
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=15)
 SESSION_ABSOLUTE_TIMEOUT_HOURS = env.int("SESSION_ABSOLUTE_TIMEOUT_HOURS", default=12)
-SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_MINUTES * 60
+# The stored session lives for the absolute lifetime; chat.middleware ends it sooner
+# when idle, so that the user sees why and the expiry is audited (SESSION_EXPIRED).
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_HOURS * 3600
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
@@ -267,17 +279,55 @@ CIRCUIT_BREAKER_TIMEOUT_SECONDS = env.int("CIRCUIT_BREAKER_TIMEOUT_SECONDS", def
 RATE_LIMIT_CALLS_PER_HOUR = env.int("RATE_LIMIT_CALLS_PER_HOUR", default=1000)
 RATE_LIMIT_CALLS_PER_USER_HOUR = env.int("RATE_LIMIT_CALLS_PER_USER_HOUR", default=60)
 RATE_LIMIT_MESSAGES_PER_MINUTE = env.int("RATE_LIMIT_MESSAGES_PER_MINUTE", default=20)
+LLM_MAX_CONCURRENT_PER_USER = env.int("LLM_MAX_CONCURRENT_PER_USER", default=2)
+# In-flight LLM calls per worker process (PERFORMANCE.md: keep well under 100).
+LLM_MAX_IN_FLIGHT = env.int("LLM_MAX_IN_FLIGHT", default=64)
+LLM_MAX_RESPONSE_BYTES = env.int("LLM_MAX_RESPONSE_BYTES", default=262144)
+LLM_MAX_REPLY_CHARS = env.int("LLM_MAX_REPLY_CHARS", default=4000)
+CIRCUIT_BREAKER_WINDOW_SIZE = env.int("CIRCUIT_BREAKER_WINDOW_SIZE", default=20)
+CIRCUIT_BREAKER_MINIMUM_CALLS = env.int("CIRCUIT_BREAKER_MINIMUM_CALLS", default=10)
+CIRCUIT_BREAKER_FAILURE_RATE_THRESHOLD = env.float(
+    "CIRCUIT_BREAKER_FAILURE_RATE_THRESHOLD", default=50.0
+)
+CIRCUIT_BREAKER_SLOW_CALL_SECONDS = env.float(
+    "CIRCUIT_BREAKER_SLOW_CALL_SECONDS", default=0.0
+)
+CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS = env.int(
+    "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", default=1
+)
 
 # --- Compliance -----------------------------------------------------------------
 DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=90)
 AUDIT_RETENTION_YEARS = env.int("AUDIT_RETENTION_YEARS", default=6)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=30)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+# Lock a username after the limit from anywhere, and a username+IP pair as well.
+AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "compliance.lockout.axes_username"
+AXES_CLIENT_IP_CALLABLE = "stepsync.net.client_ip_for_axes"
+AXES_LOCKOUT_CALLABLE = "compliance.lockout.lockout_response"
+AXES_ONLY_ADMIN_SITE = False
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout do not extend it: the cool-off really ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Our audit trail records logins; axes' own access log would duplicate usernames.
+AXES_DISABLE_ACCESS_LOG = True
+# Staff and compliance officers must pass a TOTP check to use the admin.
+MFA_REQUIRED_FOR_STAFF = env.bool("MFA_REQUIRED_FOR_STAFF", default=True)
+OTP_TOTP_ISSUER = "Step Sync Admin"
+# Where export_audit_head appends the chain head (outside the database).
+AUDIT_HEAD_EXPORT_PATH = env.path(
+    "AUDIT_HEAD_EXPORT_PATH", default=BASE_DIR / "var" / "audit_heads.jsonl"
+)
 
 # --- Operations -----------------------------------------------------------------
 HEALTH_CHECK_TOKEN = env.str("HEALTH_CHECK_TOKEN", default="")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+# Dotted path of the `str -> str` redactor used for logs and Sentry events.
+PHI_REDACTOR = "chat.logging_filter.redact"
 LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 if LOG_FORMAT not in ("json", "text"):
@@ -287,12 +337,31 @@ EMAIL_BACKEND = env.str(
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="stepsync@localhost")
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+# Encrypted backups (backup_db): where they go and how long they are kept.
+BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / "var" / "backups")
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=30)
+# While this file exists the app answers 503 and jobs pause (rotation, restore).
+MAINTENANCE_LOCK_FILE = env.path(
+    "MAINTENANCE_LOCK_FILE", default=BASE_DIR / "var" / "maintenance.lock"
+)
+# Log files that scan_logs_for_phi checks (and a directory whose *.log it checks).
+LOG_FILES = env.list("LOG_FILES", default=[])
+LOG_DIR = env.str("LOG_DIR", default="")
+# Health probe: how long it waits for the write lock, and the free disk it wants.
+HEALTH_DB_BUSY_TIMEOUT_MS = env.int("HEALTH_DB_BUSY_TIMEOUT_MS", default=500)
+HEALTH_MIN_FREE_DISK_MB = env.int("HEALTH_MIN_FREE_DISK_MB", default=64)
+HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=5)
+# Job runner lease length in seconds (renewed while the runner lives).
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=90)
+# prometheus-client multiprocess directory; `make run` sets a fresh one under var/.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "stepsync.logging.RequestIdFilter"},
+        "phi": {"()": "chat.logging_filter.PHIRedactingFilter"},
     },
     "formatters": {
         "json": {"()": "stepsync.logging.JsonFormatter"},
@@ -304,8 +373,14 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            # Every handler carries the PHI filter (a test checks each one).
+            "filters": ["request_id", "phi"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+if SENTRY_DSN:
+    from stepsync.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=SENTRY_ENVIRONMENT)

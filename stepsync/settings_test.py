@@ -18,6 +18,7 @@ os.environ.setdefault("LOG_FORMAT", "text")
 _TMP = tempfile.mkdtemp(prefix="stepsync-test-")
 atexit.register(shutil.rmtree, _TMP, True)
 os.environ.setdefault("DATABASE_NAME", os.path.join(_TMP, "stepsync.db"))
+os.environ.setdefault("AUDIT_HEAD_EXPORT_PATH", os.path.join(_TMP, "audit_heads.jsonl"))
 
 from stepsync.settings import *  # noqa: E402,F403
 from stepsync.settings import DATABASES, MIDDLEWARE  # noqa: E402

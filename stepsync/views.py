@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 ERROR_TEXT = {
     400: ("bad_request", "The request could not be processed."),
@@ -14,7 +15,11 @@ ERROR_TEXT = {
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "stepsync/home.html")
+    """Signed-in users go to their conversations; others see the start page."""
+    if request.user.is_authenticated:
+        return redirect("chat:conversation-list")
+    context = {"allow_signup": settings.ALLOW_SIGNUP}
+    return render(request, "stepsync/home.html", context)
 
 
 def _error(request: HttpRequest, status: int) -> HttpResponse:

@@ -84,3 +84,66 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("runs on the SQLCipher backend only")
     if postgres_only and "postgresql" not in engine:
         pytest.skip("runs on PostgreSQL only")
+
+
+# --- Compliance: audit rows, MFA-verified admin clients ------------------------
+
+
+def _flush_with_audit_window(original: Any) -> Any:
+    """Django's flush between transactional tests deletes audit rows, which the
+    append-only triggers refuse; the flush alone runs inside the prune window."""
+
+    def execute_sql_flush(self: Any, sql_list: list[str]) -> Any:
+        from compliance.appendonly import audit_prune_window
+
+        with audit_prune_window(before=None, using=self.connection.alias):
+            return original(self, sql_list)
+
+    return execute_sql_flush
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_rows_flushable() -> Any:
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    original = BaseDatabaseOperations.execute_sql_flush
+    BaseDatabaseOperations.execute_sql_flush = _flush_with_audit_window(original)
+    yield
+    BaseDatabaseOperations.execute_sql_flush = original
+
+
+def mfa_verified_client(user: Any) -> Any:
+    """A test client logged in as ``user`` with a confirmed TOTP device verified."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="admin", confirmed=True)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def mfa_admin_client(db: None) -> Any:
+    """A superuser's client that has passed MFA (the admin requires it for staff)."""
+    user = factories.make_user(username="mfa_admin", is_staff=True, is_superuser=True)
+    return mfa_verified_client(user)
+
+
+@pytest.fixture
+def compliance_officer(db: None) -> Any:
+    from compliance.roles import roles_setup
+
+    user = factories.make_user(username="compliance_officer", is_staff=True)
+    user.groups.add(roles_setup())
+    return user
+
+
+@pytest.fixture
+def officer_client(compliance_officer: Any) -> Any:
+    """A compliance officer's client (staff, in the officers group), MFA-verified."""
+    return mfa_verified_client(compliance_officer)

@@ -41,8 +41,16 @@ def _inner_sessions_import_the_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
 def run_inner(pytester: pytest.Pytester, source: str) -> pytest.RunResult:
     pytester.makepyfile(test_inner=source)
     return pytester.runpytest_subprocess(
-        "-p", "tests.phi_tripwire", "-p", "no:django", "-p", "no:cacheprovider",
-        "-o", "addopts=", "-o", "DJANGO_SETTINGS_MODULE=",
+        "-p",
+        "tests.phi_tripwire",
+        "-p",
+        "no:django",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-o",
+        "DJANGO_SETTINGS_MODULE=",
     )
 
 
@@ -75,8 +83,13 @@ def test_the_hit_report_names_the_place_not_the_value(
 
 @pytest.mark.parametrize(
     "text",
-    ["SSN 123-45-6789", "mail canary.patient@example.org", "MRN-CANARY-0001",
-     "born 1950-01-31", "Zebulon Canarywood"],
+    [
+        "SSN 123-45-6789",
+        "mail canary.patient@example.org",
+        "MRN-CANARY-0001",
+        "born 1950-01-31",
+        "Zebulon Canarywood",
+    ],
 )
 def test_every_canary_is_recognised(text: str) -> None:
     assert find_canary(text) is True

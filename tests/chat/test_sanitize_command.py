@@ -12,20 +12,35 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_sanitize(lines: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SECRET_KEY", "DATABASE_ENCRYPTION_KEY", "DATABASE_URL")}
-    env.update(DJANGO_SETTINGS_MODULE="stepsync.settings",
-               SECRET_KEY_FILE="/nonexistent/secret", DATABASE_KEY_FILE="/nonexistent/key")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DATABASE_ENCRYPTION_KEY", "DATABASE_URL")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="stepsync.settings",
+        SECRET_KEY_FILE="/nonexistent/secret",
+        DATABASE_KEY_FILE="/nonexistent/key",
+    )
     return subprocess.run(
         [sys.executable, "manage.py", "sanitize", "--jsonl", *extra],
-        input="\n".join(lines) + "\n", cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=60, check=False,
+        input="\n".join(lines) + "\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 def test_each_input_line_gives_one_output_line_with_the_contract_fields() -> None:
-    result = run_sanitize([json.dumps({"id": 1, "text": "mail a.b@example.com"}),
-                           json.dumps({"id": "x", "text": "12,000 steps today"})])
+    result = run_sanitize(
+        [
+            json.dumps({"id": 1, "text": "mail a.b@example.com"}),
+            json.dumps({"id": "x", "text": "12,000 steps today"}),
+        ]
+    )
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["id"] for o in out] == [1, "x"]
@@ -37,7 +52,7 @@ def test_span_offsets_index_the_original_text() -> None:
     text = "write to a.b@example.com please"
     out = json.loads(run_sanitize([json.dumps({"id": 1, "text": text})]).stdout)
     span = out["spans"][0]
-    assert text[span["start"]:span["end"]] == "a.b@example.com"
+    assert text[span["start"] : span["end"]] == "a.b@example.com"
     assert span["type"] == "EMAIL"
 
 

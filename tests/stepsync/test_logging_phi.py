@@ -55,12 +55,15 @@ def test_redaction_failure_drops_the_text(monkeypatch: pytest.MonkeyPatch) -> No
     assert redact("my ssn is 123-45-6789") == DROPPED
 
 
-def test_blocked_sanitizer_result_drops_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blocked_sanitizer_result_drops_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import chat.logging_filter as module
     from chat.sanitizer import SanitizeResult
 
     monkeypatch.setattr(
-        module, "sanitize",
+        module,
+        "sanitize",
         lambda text: SanitizeResult("x", (), {}, True, ("SANITIZER_ERROR",)),
     )
     assert redact("anything at all") == DROPPED

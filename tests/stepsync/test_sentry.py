@@ -31,8 +31,11 @@ class CapturingTransport(Transport):
 @pytest.fixture
 def captured() -> Iterator[list[str]]:
     CapturingTransport.envelopes = []
-    sentry_sdk.init(**project_sentry.sentry_options(
-        "https://public@127.0.0.1/1", transport=CapturingTransport))
+    sentry_sdk.init(
+        **project_sentry.sentry_options(
+            "https://public@127.0.0.1/1", transport=CapturingTransport
+        )
+    )
     yield CapturingTransport.envelopes
     sentry_sdk.get_client().close()
     sentry_sdk.init(dsn=None)
@@ -81,8 +84,12 @@ def test_frame_locals_are_not_captured(captured: list[str]) -> None:
 
 def test_breadcrumbs_keep_no_message(captured: list[str]) -> None:
     capture(captured)
-    events = [json.loads(line) for body in captured for line in body.splitlines()
-              if line.startswith("{") and '"breadcrumbs"' in line]
+    events = [
+        json.loads(line)
+        for body in captured
+        for line in body.splitlines()
+        if line.startswith("{") and '"breadcrumbs"' in line
+    ]
     for event in events:
         for crumb in event.get("breadcrumbs", {}).get("values", []):
             assert "message" not in crumb
@@ -99,8 +106,11 @@ def test_scrubber_fails_closed_when_the_redactor_breaks(
 
 
 def test_request_data_is_dropped_from_events() -> None:
-    event = {"request": {"data": {"text": SSN}}, "extra": {"x": EMAIL}, "user": {
-        "id": 7, "email": EMAIL}}
+    event = {
+        "request": {"data": {"text": SSN}},
+        "extra": {"x": EMAIL},
+        "user": {"id": 7, "email": EMAIL},
+    }
     cleaned = project_sentry.before_send(event, {})
     assert "request" not in cleaned
     assert "extra" not in cleaned

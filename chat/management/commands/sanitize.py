@@ -21,7 +21,9 @@ def sanitize_line(line: str, *, strict: bool) -> dict[str, Any]:
         "id": record.get("id"),
         "sanitized": result.text,
         "blocked": result.blocked,
-        "spans": [{"start": s.start, "end": s.end, "type": s.type} for s in result.spans],
+        "spans": [
+            {"start": s.start, "end": s.end, "type": s.type} for s in result.spans
+        ],
     }
 
 
@@ -31,10 +33,17 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--jsonl", action="store_true", required=True,
-                            help="read and write JSON lines")
-        parser.add_argument("--strict", action="store_true",
-                            help="block critical identifier types (strict mode)")
+        parser.add_argument(
+            "--jsonl",
+            action="store_true",
+            required=True,
+            help="read and write JSON lines",
+        )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="block critical identifier types (strict mode)",
+        )
 
     def handle(self, *args: Any, strict: bool, **options: Any) -> None:
         for number, line in enumerate(sys.stdin, start=1):
@@ -44,5 +53,7 @@ class Command(BaseCommand):
                 out = sanitize_line(line, strict=strict)
             except (ValueError, json.JSONDecodeError):
                 # The line's content is never echoed: only its number.
-                raise CommandError(f"line {number}: not a JSON object with 'text'") from None
+                raise CommandError(
+                    f"line {number}: not a JSON object with 'text'"
+                ) from None
             self.stdout.write(json.dumps(out, ensure_ascii=False))

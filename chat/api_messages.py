@@ -1,0 +1,319 @@
+"""POST /api/conversations/{id}/messages/ as an async view: JSON 201 or SSE.
+
+Same contract as DESIGN.md and chat/api.py's DRF view (which stays the schema's
+reference), but async so that no thread waits while the LLM answers:
+
+- phase 1, one ``sync_to_async`` call: authenticate (token, or session + CSRF, via
+  DRF's authenticators), validate, ``message_turn_begin``, then either the rules
+  reply (stored at once) or the LLM admission (limits, breaker, prompt);
+- phase 2, awaited: the LLM call (or stream) on the event loop;
+- phase 3, one ``sync_to_async`` call: bookkeeping and ``message_turn_finish``.
+
+With ``Accept: text/event-stream`` the reply streams: ``event: delta`` {"text"} ...
+then ``event: done`` {"user_message", "reply"} (the 201 body), or ``event: error``
+{"error", "message"} when a stream is cut after text was shown (the partial text is
+stored as "incomplete"). Rules and fallback replies stream as one delta + done.
+Errors before the stream starts are ordinary JSON error responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.request import Request
+
+from chat import api, llm, llm_pipeline, llm_stream, sanitizer, selectors, services
+from chat.exceptions import ChatError
+from chat.limits import RateLimited
+from chat.serializers import MessageInputSerializer
+from stepsync.api import exception_handler
+
+logger = logging.getLogger(__name__)
+
+STREAM_ERROR = {
+    "error": "stream_interrupted",
+    "message": "The reply was interrupted. Please try again.",
+}
+# A relayed piece ends at a sentence or line end, so the sanitizer sees whole units.
+_BOUNDARY = re.compile(r"[.!?:;](?=\s)|\n")
+_MAX_HELD = 400
+
+
+@dataclass
+class _Done:
+    outcome: services.MessageOutcome
+
+
+@dataclass
+class _Pending:
+    user: Any
+    conversation: Any
+    turn: services.TurnStarted
+    admission: llm_pipeline.Admission
+    state_before: dict[str, Any]
+    request: HttpRequest
+
+
+class SanitizingRelay:
+    """Holds streamed text until a sentence/line end, then hands out its sanitized
+    form; the stored reply is sanitized again as a whole."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+        self.parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def feed(self, piece: str) -> str:
+        self.parts.append(piece)
+        self.pending += piece
+        cut = -1
+        for match in _BOUNDARY.finditer(self.pending):
+            cut = match.end()
+        if cut < 0 and len(self.pending) > _MAX_HELD:
+            cut = self.pending.rfind(" ") + 1 or len(self.pending)
+        if cut <= 0:
+            return ""
+        head, self.pending = self.pending[:cut], self.pending[cut:]
+        return _clean(head)
+
+    def flush(self) -> str:
+        head, self.pending = self.pending, ""
+        return _clean(head) if head else ""
+
+
+def _clean(text: str) -> str:
+    result = sanitizer.sanitize(text)
+    return "" if result.blocked else result.text
+
+
+# --- errors -----------------------------------------------------------------------
+def _error_response(exc: Exception) -> HttpResponse:
+    if isinstance(exc, ChatError):
+        response = JsonResponse(exc.payload(), status=exc.status_code)
+        if isinstance(exc, RateLimited):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, RequestDataTooBig | api.RequestTooLarge):
+        body = {"error": "too_large", "message": api.RequestTooLarge.default_detail}
+        return JsonResponse(body, status=413)
+    drf_response = exception_handler(exc, {})
+    if drf_response is None:
+        raise exc
+    response = JsonResponse(drf_response.data, status=drf_response.status_code)
+    for header in ("WWW-Authenticate", "Retry-After"):
+        if header in drf_response:
+            response[header] = drf_response[header]
+    return response
+
+
+_HANDLED = (
+    ChatError,
+    exceptions.APIException,
+    Http404,
+    RequestDataTooBig,
+    DatabaseError,
+)
+
+
+# --- phase 1 ----------------------------------------------------------------------
+def _drf_request(request: HttpRequest) -> Request:
+    # The strict JSON parser must be on this Request: DRF's CSRF check reads
+    # request.POST, which parses the body through the Request's own parsers.
+    return Request(
+        request,
+        parsers=[api.StrictJSONParser()],
+        authenticators=[SessionAuthentication(), TokenAuthentication()],
+    )
+
+
+def _authenticate(drf_request: Request) -> Any:
+    user = drf_request.user  # raises AuthenticationFailed / PermissionDenied (CSRF)
+    if user is None or not user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    return user
+
+
+def _input(drf_request: Request) -> dict[str, Any]:
+    if drf_request.content_type.split(";")[0].strip() != "application/json":
+        raise exceptions.UnsupportedMediaType(drf_request.content_type or "")
+    serializer = MessageInputSerializer(data=drf_request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _begin(request: HttpRequest, pk: int, streamed: bool) -> _Done | _Pending:
+    drf_request = _drf_request(request)
+    user = _authenticate(drf_request)
+    data = _input(drf_request)
+    conversation = selectors.conversation_get_for_user(
+        user=user, pk=pk, request=request
+    )
+    started = services.message_turn_begin(
+        user=user,
+        conversation=conversation,
+        text=data.get("text"),
+        quick_reply=data.get("quick_reply"),
+        idempotency_key=api.idempotency_key_from(request),
+        request=request,
+    )
+    if isinstance(started, services.MessageOutcome):
+        return _Done(started)
+    state_before = dict(conversation.state or {})
+    admission = None
+    if llm_pipeline.wants_llm(
+        quick_reply=started.quick_reply, rules_reply=started.rules_reply
+    ):
+        admission, _ = llm_pipeline.llm_admit(
+            user_id=user.pk, conversation=conversation, streamed=streamed
+        )
+        if admission is None:
+            draft = llm_pipeline.fallback_draft(
+                state=state_before, sanitized_text=started.sanitized_text
+            )
+            return _Done(_finish_turn(user, conversation, started, draft, request))
+    if admission is None:
+        draft = services.ReplyDraft(
+            text=started.rules_reply.text,
+            quick_replies=services.quick_replies_json(started.rules_reply),
+            source="rules",
+            state=dict(started.rules_reply.state),
+        )
+        return _Done(_finish_turn(user, conversation, started, draft, request))
+    return _Pending(user, conversation, started, admission, state_before, request)
+
+
+def _finish_turn(
+    user: Any, conversation: Any, turn: Any, draft: Any, request: HttpRequest
+) -> services.MessageOutcome:
+    return services.message_turn_finish(
+        user=user, conversation=conversation, turn=turn, draft=draft, request=request
+    )
+
+
+# --- phase 3 ----------------------------------------------------------------------
+def _finish(
+    pending: _Pending,
+    text: str,
+    error: llm.LLMError | None,
+    stats: llm.CallStats,
+    streamed: bool,
+) -> services.MessageOutcome:
+    llm_pipeline.llm_conclude(
+        admission=pending.admission,
+        error=error,
+        stats=stats,
+        streamed=streamed,
+        request=pending.request,
+    )
+    rules = pending.turn.rules_reply
+    draft = None
+    if error is None:
+        draft = llm_pipeline.llm_draft(text=text, rules_reply=rules)
+    elif streamed and text:
+        draft = llm_pipeline.incomplete_draft(text=text, rules_reply=rules)
+    if draft is None:
+        draft = llm_pipeline.fallback_draft(
+            state=pending.state_before, sanitized_text=pending.turn.sanitized_text
+        )
+    return _finish_turn(
+        pending.user, pending.conversation, pending.turn, draft, pending.request
+    )
+
+
+# --- the view ---------------------------------------------------------------------
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def _stream_done(outcome: services.MessageOutcome) -> AsyncIterator[bytes]:
+    yield _sse("delta", {"text": outcome.reply.text})
+    yield _sse("done", api.outcome_json(outcome))
+
+
+async def _stream_llm(pending: _Pending) -> AsyncIterator[bytes]:
+    stats = llm.CallStats()
+    relay = SanitizingRelay()
+    error: llm.LLMError | None = None
+    finished = False
+    try:
+        try:
+            async for piece in llm_stream.stream(
+                pending.admission.messages, stats=stats
+            ):
+                shown = relay.feed(piece)
+                if shown:
+                    yield _sse("delta", {"text": shown})
+            tail = relay.flush()
+            if tail:
+                yield _sse("delta", {"text": tail})
+        except llm.LLMError as exc:
+            error = exc
+        outcome = await sync_to_async(_finish)(pending, relay.text, error, stats, True)
+        finished = True
+        if outcome.reply.status == "incomplete":
+            yield _sse("error", STREAM_ERROR)
+            return
+        if error is not None:  # nothing was shown: the fallback streams instead
+            yield _sse("delta", {"text": outcome.reply.text})
+        yield _sse("done", api.outcome_json(outcome))
+    finally:
+        if not finished:
+            # The client went away mid-stream: still release the slot and store the
+            # turn as incomplete (shielded from the cancellation).
+            gone = llm.LLMError("client_disconnected", permanent=True)
+            await asyncio.shield(
+                sync_to_async(_finish)(pending, relay.text, gone, stats, True)
+            )
+
+
+def _sse_response(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@csrf_exempt  # session clients are CSRF-checked by DRF's SessionAuthentication
+@sensitive_post_parameters("text")
+async def message_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a message (or a quick-reply value); 201 JSON, or SSE when asked."""
+    if request.method != "POST":
+        return _error_response(exceptions.MethodNotAllowed(request.method or ""))
+    streamed = "text/event-stream" in request.headers.get("Accept", "")
+    try:
+        begun = await sync_to_async(_begin)(request, pk, streamed)
+    except _HANDLED as exc:
+        return _error_response(exc)
+    if isinstance(begun, _Done):
+        if streamed:
+            return _sse_response(_stream_done(begun.outcome))
+        return JsonResponse(api.outcome_json(begun.outcome), status=201)
+    if streamed:
+        return _sse_response(_stream_llm(begun))
+    stats = llm.CallStats()
+    text, error = await llm_pipeline.call_complete(begun.admission.messages, stats)
+    outcome = await sync_to_async(_finish)(begun, text, error, stats, False)
+    return JsonResponse(api.outcome_json(outcome), status=201)
+
+
+# drf-spectacular only documents DRF views: this one is described by the DRF class.
+message_create.cls = api.MessageCreateView  # type: ignore[attr-defined]
+message_create.initkwargs = {}  # type: ignore[attr-defined]

@@ -1,0 +1,104 @@
+"""DRF serializers for the chat API: strict inputs, explicit outputs (and the schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that accepts JSON strings only (DRF would turn 123 into "123")."""
+
+    default_error_messages = {"invalid": "Not a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class QuickReplySerializer(serializers.Serializer):
+    label = serializers.CharField()
+    value = serializers.CharField()
+
+
+class MessageInputSerializer(serializers.Serializer):
+    """Exactly one of text / quick_reply; any other key is ignored."""
+
+    # Emptiness, length and control characters are the service's checks (one place).
+    text = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    quick_reply = StrictCharField(required=False, max_length=64)
+
+
+class ConversationCreateSerializer(serializers.Serializer):
+    title = StrictCharField(required=False, allow_blank=True, max_length=200)
+
+
+class ConversationRenameSerializer(serializers.Serializer):
+    title = StrictCharField(allow_blank=True, max_length=200)
+
+
+class CredentialsSerializer(serializers.Serializer):
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=1024, trim_whitespace=False)
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    role = serializers.CharField()
+    text = serializers.CharField()
+    redactions = serializers.DictField(child=serializers.IntegerField())
+    source = serializers.CharField()
+    status = serializers.CharField()
+    notice = serializers.CharField()
+    quick_replies = QuickReplySerializer(many=True)
+    created_at = serializers.DateTimeField()
+
+
+class ConversationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField(source="effective_status")
+    created_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    messages = MessageSerializer(many=True)
+
+
+class UserMessageOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    redactions = serializers.DictField(child=serializers.IntegerField())
+
+
+class ReplyOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    source = serializers.ChoiceField(choices=["rules", "llm", "fallback"])
+    quick_replies = QuickReplySerializer(many=True)
+    notice = serializers.CharField()
+
+
+class MessageSendOutSerializer(serializers.Serializer):
+    user_message = UserMessageOutSerializer()
+    reply = ReplyOutSerializer()
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField(), required=False)
+    types = serializers.ListField(child=serializers.CharField(), required=False)
