@@ -1,6 +1,13 @@
-"""URL routes of the ops app (filled in by the ops work)."""
+"""URL routes of the ops app: health probes and the Prometheus endpoint."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
+
+from ops import views
 
 app_name = "ops"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns = [
+    path("health/live", views.live, name="health-live"),
+    path("health/ready", views.ready, name="health-ready"),
+    path("health/", views.status, name="health"),
+    path("metrics", views.metrics_view, name="metrics"),
+]
