@@ -69,5 +69,10 @@ test: $(VENV)/.dev system-deps lint
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
+# HTTP load against the production server (stub LLM); BENCH_LOAD_ARGS="--scenario llm-300 --runs 3".
+BENCH_LOAD_ARGS ?= --scenario all
+bench-load: $(VENV)/.dev
+	$(BIN)/python bench/bench_load.py $(BENCH_LOAD_ARGS)
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

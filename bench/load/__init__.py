@@ -1,0 +1,1 @@
+"""Load, soak and chaos harness: real servers as subprocesses, driven over HTTP."""

@@ -1,0 +1,119 @@
+"""RELIABILITY.md §2.1 #22: the server is killed (SIGKILL) in the middle of writes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from bench.load.client import ChatClient, Recorder, new_session
+from stepsync import crypto
+from tests.chaos import api
+from tests.chaos.conftest import ChaosFigures, Deployment
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+USERS = 4
+POSTS = 40
+CRASH_AFTER = 30
+
+
+async def _load_until_crash(
+    deployment: Deployment, tokens: list[str], conversations: list[int]
+) -> tuple[dict[str, int], list[str]]:
+    """Post from every user; kill the server after CRASH_AFTER acknowledgements."""
+    acknowledged: dict[str, int] = {}
+    attempted: list[str] = []
+    crashed = threading.Event()
+    loop = asyncio.get_running_loop()
+    async with new_session(total_timeout=10) as session:
+
+        async def user(n: int) -> None:
+            client = ChatClient(
+                session, [deployment.base_url], Recorder(), token=tokens[n]
+            )
+            for i in range(POSTS):
+                key = f"crash-{n}-{i}"
+                attempted.append(key)
+                try:
+                    reply = await client.send(
+                        conversations[n], kind="rules", text=api.CANARY_TEXT, key=key
+                    )
+                except (TimeoutError, aiohttp.ClientError):
+                    return
+                if reply.status == 201 and reply.user_message_id is not None:
+                    acknowledged[key] = reply.user_message_id
+                if len(acknowledged) >= CRASH_AFTER and not crashed.is_set():
+                    crashed.set()
+                    await loop.run_in_executor(None, deployment.crash)
+                if crashed.is_set() and i > POSTS // 2:
+                    return
+
+        await asyncio.gather(*(user(n) for n in range(USERS)))
+    return acknowledged, attempted
+
+
+def _all_texts_decrypt(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Decrypt every stored message text with the deployment's field keys."""
+    monkeypatch.setenv(crypto.ENV, deployment.config.env[crypto.ENV])
+    crypto.keyring.cache_clear()
+    try:
+        rows = deployment.rows("SELECT text FROM chat_message")
+        return sum(1 for (text,) in rows if isinstance(crypto.decrypt(text), str))
+    finally:
+        monkeypatch.undo()
+        crypto.keyring.cache_clear()
+
+
+def test_killing_the_server_mid_write_loses_no_acknowledged_message_and_tears_none(
+    deploy: Callable[..., Deployment],
+    chaos_figures: ChaosFigures,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment = deploy(workers=2, llm=False)
+    tokens = [user["token"] for user in deployment.users(USERS)]
+    conversations = []
+    for token in tokens:
+        with api.client(deployment.base_url, token) as http:
+            conversations.append(api.start_conversation(http))
+
+    acknowledged, attempted = asyncio.run(
+        _load_until_crash(deployment, tokens, conversations)
+    )
+    deployment.restart()
+    outcomes = {}
+    for key in attempted:
+        n = int(key.split("-")[1])
+        with api.client(deployment.base_url, tokens[n]) as http:
+            outcomes[key] = api.post_message(
+                http, conversations[n], api.CANARY_TEXT, key=key
+            )
+
+    assert len(acknowledged) >= CRASH_AFTER
+    assert deployment.rows("PRAGMA integrity_check") == [("ok",)]
+    assert all(api.stored_user_messages(deployment, key) == 1 for key in acknowledged)
+    assert all(api.stored_user_messages(deployment, key) <= 1 for key in attempted)
+    for key, user_message_id in acknowledged.items():
+        assert outcomes[key].status_code == 201
+        assert outcomes[key].json()["user_message"]["id"] == user_message_id
+    in_progress = [k for k, r in outcomes.items() if r.status_code == 409]
+    assert {r.status_code for r in outcomes.values()} <= {201, 409}
+    for key in in_progress:
+        api.assert_user_visible_error(outcomes[key], 409)
+        assert outcomes[key].json()["error"] == "in_progress"
+    assert _all_texts_decrypt(deployment, monkeypatch) == deployment.count(
+        "SELECT COUNT(*) FROM chat_message"
+    )
+    assert deployment.audit_count("message_sent") >= len(acknowledged)
+    chaos_figures.scenarios.append("22 crash mid-write")
+    chaos_figures.faults_injected += 1
+    chaos_figures.messages_accepted += len(acknowledged)
+    chaos_figures.messages_lost += sum(
+        api.stored_user_messages(deployment, key) == 0 for key in acknowledged
+    )
+    chaos_figures.messages_duplicated += sum(
+        api.stored_user_messages(deployment, key) > 1 for key in attempted
+    )
