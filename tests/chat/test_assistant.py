@@ -131,6 +131,22 @@ def test_platform_and_source_are_taken_from_free_text() -> None:
     assert reply.state["level"] == 1
 
 
+@pytest.mark.parametrize(
+    ("text", "platform"),
+    [
+        ("my samsung health steps stopped syncing", "android"),
+        ("google fit isn't syncing my steps", "android"),
+        ("apple watch steps not syncing", "ios"),
+    ],
+)
+def test_a_source_that_runs_on_one_platform_answers_the_platform_question(
+    text: str, platform: str
+) -> None:
+    reply = talk(text)[0]
+    assert reply.state["platform"] == platform
+    assert "platform_ios" not in values(reply)
+
+
 def test_a_typed_answer_to_the_platform_question_continues_the_problem() -> None:
     reply = talk("steps not syncing", "it's an iphone")[1]
     assert reply.state["platform"] == "ios"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chat import knowledge
+from chat import knowledge_checks
 from chat.assistant import answer_rules, domain_summary
 from chat.knowledge import DATA_DIR, INTENT_NAMES, KB, KnowledgeError, load
 
@@ -26,7 +26,7 @@ IDENTIFIER_REQUEST = re.compile(
 
 
 def all_texts() -> list[str]:
-    return [text for _, text in knowledge._all_texts(KB)]
+    return [text for _, text in knowledge_checks.all_texts(KB)]
 
 
 def copy_data(tmp_path: Path) -> Path:
