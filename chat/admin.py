@@ -2,29 +2,54 @@
 
 Lists and searches never show or match text. A message's text is shown on its page
 only to staff holding ``compliance.view_conversation_content``, and every such view goes through
-compliance's content_access_check, which audits STAFF_CONTENT_VIEW.
+compliance's content_access_check, which audits STAFF_CONTENT_VIEW. Nobody, superusers
+included, adds, changes or deletes chat rows here (a delete would skip the hold
+check and the CONVERSATION_DELETE audit); the only write is the legal hold, through
+its service, for holders of ``compliance.set_legal_hold``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from chat.models import Conversation, Message
+from chat.services_conversations import conversation_legal_hold_set
+from compliance.legal_hold import LegalHoldReason, legal_hold_permitted
 from compliance.services import CONTENT_PERMISSION, content_access_check
+
+LEGAL_HOLD_TEMPLATE = "admin/chat/conversation/legal_hold.html"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Chat rows are written by the app only; staff look, never edit."""
+    """Chat rows are written by the app only; staff look, never edit or delete."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class LegalHoldForm(forms.Form):
+    """Why a hold changes: a listed reason and, optionally, an incident reference."""
+
+    reason = forms.ChoiceField(choices=LegalHoldReason.choices)
+    incident_reference = forms.CharField(
+        required=False,
+        max_length=20,
+        help_text="Optional, e.g. PHI-2026-001. No names or other details here.",
+    )
 
 
 class MessageInline(admin.TabularInline):
@@ -68,6 +93,61 @@ class ConversationAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [MessageInline]
     show_full_result_count = False
+    actions = ["place_legal_hold", "release_legal_hold"]
+
+    def has_legal_hold_permission(self, request: HttpRequest) -> bool:
+        return legal_hold_permitted(request.user)
+
+    @admin.action(description="Place on legal hold", permissions=["legal_hold"])
+    def place_legal_hold(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> HttpResponse | None:
+        return self._legal_hold(request, queryset, on=True)
+
+    @admin.action(description="Release legal hold", permissions=["legal_hold"])
+    def release_legal_hold(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> HttpResponse | None:
+        return self._legal_hold(request, queryset, on=False)
+
+    def _legal_hold(
+        self, request: HttpRequest, queryset: QuerySet[Conversation], *, on: bool
+    ) -> HttpResponse | None:
+        form = LegalHoldForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                changed = sum(
+                    conversation_legal_hold_set(
+                        conversation=conversation,
+                        on=on,
+                        actor=request.user,
+                        reason=form.cleaned_data["reason"],
+                        incident_reference=form.cleaned_data["incident_reference"],
+                        request=request,
+                    )
+                    for conversation in queryset.order_by("pk")
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                verb = "placed on" if on else "released from"
+                self.message_user(
+                    request,
+                    f"{changed} conversation(s) {verb} legal hold; "
+                    f"{queryset.count() - changed} already were.",
+                    messages.SUCCESS,
+                )
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Place on legal hold" if on else "Release legal hold",
+            "form": form,
+            "queryset": queryset,
+            "action": "place_legal_hold" if on else "release_legal_hold",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, LEGAL_HOLD_TEMPLATE, context)
 
 
 @admin.register(Message)

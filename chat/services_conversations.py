@@ -261,3 +261,45 @@ def sessions_cleanup(*, now: datetime, batch_size: int = CLEANUP_BATCH_SIZE) -> 
     )
     logger.info("chat.sessions_cleanup closed=%d", total)
     return total
+
+
+# --- Legal hold -----------------------------------------------------------------
+
+
+def conversation_legal_hold_set(
+    *,
+    conversation: Conversation,
+    on: bool,
+    actor: Any,
+    reason: str,
+    incident_reference: str = "",
+    request: HttpRequest | None = None,
+) -> bool:
+    """Place (``on``) or release a legal hold; True when the hold changed.
+
+    Needs ``compliance.set_legal_hold`` (PermissionDenied) and a reason code from
+    compliance.legal_hold.LegalHoldReason, optionally an existing incident's
+    reference (ValidationError otherwise). A change is audited as LEGAL_HOLD_CHANGE
+    with codes only; no free text is taken, so none reaches the audit row. A
+    conditional UPDATE makes concurrent requests change (and audit) it once.
+    """
+    from compliance.legal_hold import legal_hold_details
+
+    details = legal_hold_details(
+        user=actor, on=on, reason=reason, incident_reference=incident_reference
+    )
+    with transaction.atomic():
+        changed = Conversation.objects.filter(
+            pk=conversation.pk, legal_hold=not on
+        ).update(legal_hold=on, updated_at=timezone.now())
+        if changed:
+            audit_record(
+                action=AuditAction.LEGAL_HOLD_CHANGE,
+                actor=actor,
+                target_type="conversation",
+                target_id=conversation.pk,
+                details=details,
+                request=request,
+            )
+    conversation.legal_hold = on
+    return bool(changed)

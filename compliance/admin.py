@@ -3,4 +3,5 @@
 from compliance import (
     admin_audit,  # noqa: F401
     admin_incidents,  # noqa: F401
+    admin_retention,  # noqa: F401
 )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+
+# ASCII digits only (str.isdigit() accepts "²", which int() then refuses), and few
+# enough of them to fit a bigint column.
+USER_ID = re.compile(r"[0-9]{1,18}")
 
 
 def _last(value: Any) -> str:
@@ -60,7 +65,9 @@ class ActorFilter(_InputFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.used_parameters.get("actor_id", "")
-        return queryset.filter(actor_id=int(value)) if value.isdigit() else queryset
+        if not USER_ID.fullmatch(value):
+            return queryset
+        return queryset.filter(actor_id=int(value))
 
 
 def _day(value: str) -> dt.datetime | None:

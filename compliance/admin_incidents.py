@@ -1,4 +1,4 @@
-"""Admin for incidents (deadlines, timeline, report download) and retention runs.
+"""Admin for incidents: deadlines, the append-only timeline, report download.
 
 Incident managers (superusers, or staff with ``compliance.change_incident``) edit;
 compliance officers (view permissions only) read. Nobody deletes. Every write goes
@@ -13,7 +13,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -22,114 +21,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from compliance import incidents
-from compliance.models import (
-    DataCategory,
-    Incident,
-    IncidentStatus,
-    IncidentUpdate,
-    RetentionRun,
+from compliance.admin_incident_forms import (
+    SANITIZER_NOTE,
+    DeadlineFilter,
+    IncidentForm,
+    TimelineForm,
 )
-from compliance.selectors_incidents import (
-    DUE_SOON_DAYS,
-    incident_deadlines,
-    incidents_with_deadlines_due,
-)
+from compliance.models import Incident, IncidentUpdate
+from compliance.selectors_incidents import incident_deadlines
 
-SANITIZER_NOTE = (
-    "Text is checked for identifiers and redacted on save: never type names, "
-    "e-mail addresses, record numbers or other PHI here."
-)
 OPEN_FIELDS = ("title", "severity", "category", "description", "detected_at")
-
-
-class IncidentForm(forms.ModelForm):
-    data_categories = forms.MultipleChoiceField(
-        choices=DataCategory.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-    )
-    state_counts = forms.JSONField(
-        required=False,
-        help_text='Affected residents per state code, e.g. {"CA": 120, "NV": 3}.',
-    )
-
-    class Meta:
-        model = Incident
-        fields = [
-            "title",
-            "severity",
-            "category",
-            "detected_at",
-            "description",
-            "users_affected",
-            "data_categories",
-            "root_cause",
-            "fix_applied",
-            "lessons_learned",
-            "is_breach",
-            "individuals_affected",
-            "state_counts",
-            "individuals_notified_at",
-            "hhs_notified_at",
-            "media_notified_at",
-        ]
-        widgets = {"title": forms.TextInput(attrs={"size": 80, "maxlength": 200})}
-
-    def clean_state_counts(self) -> dict[str, int]:
-        return self.cleaned_data.get("state_counts") or {}
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        try:
-            data["state_counts"] = incidents.validate_scope(
-                data_categories=list(data.get("data_categories") or []),
-                individuals_affected=data.get("individuals_affected") or 0,
-                state_counts=data.get("state_counts") or {},
-            )
-        except ValidationError as exc:
-            self.add_error(None, exc)
-        return data
-
-
-class TimelineForm(forms.Form):
-    to_status = forms.ChoiceField(required=False, label="Status change")
-    note = forms.CharField(
-        required=False,
-        max_length=incidents.TEXT_MAX,
-        widget=forms.Textarea(attrs={"rows": 5, "cols": 80}),
-        help_text=SANITIZER_NOTE,
-    )
-
-    def __init__(self, *args: Any, incident: Incident, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        labels = dict(IncidentStatus.choices)
-        allowed = sorted(incidents.allowed_transitions(incident.status))
-        self.fields["to_status"].choices = [("", "no change")] + [
-            (status, labels[status]) for status in allowed
-        ]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if not data.get("to_status") and not (data.get("note") or "").strip():
-            raise ValidationError("Choose a status change or write a note.")
-        return data
-
-
-class DeadlineFilter(admin.SimpleListFilter):
-    title = "notification deadline"
-    parameter_name = "deadline"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("overdue", "Overdue"), ("due", f"Due within {DUE_SOON_DAYS} days")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() not in ("overdue", "due"):
-            return None
-        due = incidents_with_deadlines_due(
-            within_days=DUE_SOON_DAYS, now=timezone.now()
-        )
-        ids = {d.incident_id for d in due if d.overdue or self.value() == "due"}
-        return queryset.filter(pk__in=ids)
 
 
 class IncidentUpdateInline(admin.TabularInline):
@@ -221,7 +122,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "links",
     )
     fieldsets = (
-        (None, {"fields": ("reference", "status", "links"), "description": ""}),
+        (None, {"fields": ("reference", "status", "links")}),
         (
             "Summary",
             {
@@ -428,30 +329,3 @@ class IncidentAdmin(admin.ModelAdmin):
                 note=data["note"],
                 request=request,
             )
-
-
-@admin.register(RetentionRun)
-class RetentionRunAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "started_at",
-        "finished_at",
-        "now_used",
-        "dry_run",
-        "forced",
-        "outcome",
-        "reason",
-        "total",
-        "counts",
-    )
-    list_filter = ("outcome", "dry_run", "forced")
-    ordering = ("-started_at", "-id")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

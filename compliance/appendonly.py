@@ -1,9 +1,12 @@
 """The database side of append-only audit rows: trigger names, checks, the prune window.
 
 Migration 0003 creates triggers that refuse UPDATE and DELETE on the audit table
-(and TRUNCATE on PostgreSQL). Deleting is possible only inside ``audit_prune_window``,
-and only for rows older than its cutoff: audit retention (AUDIT_RETENTION_YEARS) uses
-it, and the test suite's flush between transactional tests. On SQLite the window is a
+(and TRUNCATE on PostgreSQL), 0005 the same on the incident timeline, and 0007
+guards the chain head row (no delete, no renaming, no going back). Deleting is
+possible only inside ``audit_prune_window``, and only for rows older than its
+cutoff: audit retention (AUDIT_RETENTION_YEARS) uses it, and the test suite's flush
+between transactional tests (the only caller that opens it for everything, which
+the head row's delete trigger requires). On SQLite the window is a
 per-connection SQL function, so a connection opened outside Django (no function) can
 delete nothing; on PostgreSQL it is a session setting read by the trigger function.
 Anyone who can drop triggers can bypass them: the HMAC chain is what detects that.
@@ -20,11 +23,22 @@ from typing import Any
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-TABLE = "compliance_auditevent"
-SQLITE_TRIGGERS = ("compliance_auditevent_no_update", "compliance_auditevent_no_delete")
-POSTGRES_TRIGGERS = (
-    "compliance_auditevent_no_change",
-    "compliance_auditevent_no_truncate",
+AUDIT_TABLE = "compliance_auditevent"
+TIMELINE_TABLE = "compliance_incidentupdate"
+HEAD_TABLE = "compliance_auditchainhead"
+# (table, trigger name) pairs that must all exist for the trail to be append-only.
+SQLITE_TRIGGERS = (
+    (AUDIT_TABLE, "compliance_auditevent_no_update"),
+    (AUDIT_TABLE, "compliance_auditevent_no_delete"),
+    (TIMELINE_TABLE, "compliance_incidentupdate_no_update"),
+    (TIMELINE_TABLE, "compliance_incidentupdate_no_delete"),
+    (HEAD_TABLE, "compliance_auditchainhead_no_rewrite"),
+    (HEAD_TABLE, "compliance_auditchainhead_no_delete"),
+)
+POSTGRES_TRIGGERS = tuple(
+    (table, f"{table}_{suffix}")
+    for table in (AUDIT_TABLE, TIMELINE_TABLE, HEAD_TABLE)
+    for suffix in ("no_change", "no_truncate")
 )
 SQLITE_FUNCTION = "stepsync_audit_prune_before"
 POSTGRES_SETTING = "stepsync.audit_prune_before"
@@ -82,32 +96,20 @@ def audit_prune_window(
 
 
 def triggers_present(using: str = "default") -> bool:
-    """True when the append-only triggers exist on the audit table."""
+    """True when every append-only trigger exists, by name and table (and, on
+    PostgreSQL, is enabled)."""
     connection = connections[using]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s)",
-                [list(POSTGRES_TRIGGERS)],
+                "SELECT c.relname, t.tgname FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
             )
-            return int(cursor.fetchone()[0]) == len(POSTGRES_TRIGGERS)
+            return set(POSTGRES_TRIGGERS) <= set(cursor.fetchall())
         if connection.vendor == "sqlite":
             cursor.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name = %s",
-                [TABLE],
+                "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'"
             )
-            return int(cursor.fetchone()[0]) >= len(SQLITE_TRIGGERS)
+            return set(SQLITE_TRIGGERS) <= set(cursor.fetchall())
     return False
-
-
-def triggers_drop(using: str = "default") -> None:
-    """Drop the triggers (tests only, inside a transaction that is rolled back)."""
-    connection = connections[using]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for name in POSTGRES_TRIGGERS:
-                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {TABLE}")
-        else:
-            for name in SQLITE_TRIGGERS:
-                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")

@@ -1,8 +1,9 @@
 """Audit of authentication events: Django's auth signals and django-axes' lockouts.
 
-Connected in ComplianceConfig.ready(). Usernames are never stored: a failed login
-records ``pseudonym(normalised username)`` and, when the name belongs to a user, that
-user's id as the target.
+Connected in ComplianceConfig.ready(). Usernames are never stored in the audit
+trail: a failed login records ``pseudonym(normalised username)`` and, when the name
+belongs to a user, that user's id as the target. django-axes' attempt rows keep no
+request data either (see ``drop_attempt_request_data``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils import timezone
 
+from compliance.login_throttle import ip_failure_record
 from compliance.models import AuditAction, AuditOutcome
 from compliance.services import audit_record, pseudonym
 
@@ -93,6 +95,9 @@ def on_login_failed(
     **kw: Any,
 ) -> None:
     username = normalise_username(credentials.get("username"))
+    if request is not None and ip_failure_record(request):
+        # The failure that locks the IP gets the lockout response, as with axes.
+        request.axes_locked_out = True  # type: ignore[attr-defined]  # axes flag
     audit_record(
         action=AuditAction.LOGIN_FAILED,
         outcome=AuditOutcome.FAILURE,
@@ -150,12 +155,25 @@ def on_attempt_deleted(sender: Any, instance: Any, **kw: Any) -> None:
     )
 
 
+def drop_attempt_request_data(sender: Any, instance: Any, **kw: Any) -> None:
+    """pre_save on AccessAttempt: store no GET or POST data.
+
+    django-axes 8.3 writes the query string and form fields of every failed login
+    (``get_data``, ``post_data``), masking only the password and
+    AXES_SENSITIVE_PARAMETERS (username and ip_address by default); it has no
+    setting to turn that off. Anything else a login form sends (a redirect target,
+    a one-time code, fields added later) would be kept, so nothing is.
+    """
+    instance.get_data = ""
+    instance.post_data = ""
+
+
 def connect() -> None:
     """Connect the receivers (idempotent: each has a dispatch_uid)."""
     from axes.models import AccessAttempt
     from axes.signals import user_locked_out
     from django.contrib.auth import signals
-    from django.db.models.signals import post_delete
+    from django.db.models.signals import post_delete, pre_save
 
     signals.user_logged_in.connect(on_logged_in, dispatch_uid="compliance.login")
     signals.user_logged_out.connect(on_logged_out, dispatch_uid="compliance.logout")
@@ -163,4 +181,9 @@ def connect() -> None:
     user_locked_out.connect(on_locked_out, dispatch_uid="compliance.lockout")
     post_delete.connect(
         on_attempt_deleted, sender=AccessAttempt, dispatch_uid="compliance.unlock"
+    )
+    pre_save.connect(
+        drop_attempt_request_data,
+        sender=AccessAttempt,
+        dispatch_uid="compliance.attempt_data",
     )

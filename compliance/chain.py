@@ -5,7 +5,10 @@ the previous row's MAC, keyed by AUDIT_HMAC_KEY, which lives outside the databas
 Appends lock the single ``AuditChainHead`` row (``SELECT ... FOR UPDATE`` on
 PostgreSQL; SQLite's IMMEDIATE transactions already serialise writers), so concurrent
 writers cannot fork the chain. Exported heads (a JSON-lines file outside the database)
-let verification detect a truncated tail.
+let verification detect a truncated tail: every exported (seq, MAC) must still be the
+row at that seq. The chain's id is derived from the key, not stored, so a database
+writer cannot rename the chain to make earlier exports look foreign. Pruning old links
+(audit retention) lives in compliance/chain_prune.py.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,8 +29,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.models import AuditChainHead, AuditEvent
+from compliance.models import AuditAction, AuditChainHead, AuditEvent, AuditOutcome
 from stepsync import secrets as secret_store
+
+logger = logging.getLogger(__name__)
 
 GENESIS_MAC = "0" * 64
 # How far from its stored seq a row's MAC is searched for, to tell "moved" from "edited".
@@ -38,6 +43,8 @@ DELETED = "deleted"
 REORDERED = "reordered"
 TRUNCATED = "truncated"
 HEAD_MISMATCH = "head_mismatch"
+HEAD_MISSING = "head_missing"
+CHAIN_ID_LABEL = b"stepsync.audit.chain_id.v1"
 
 FIELDS = (
     "seq",
@@ -59,6 +66,11 @@ FIELDS = (
 def audit_key() -> bytes:
     """The chain key (raises SecretError, naming the variable, when absent)."""
     return bytes.fromhex(secret_store.read_secret(secret_store.AUDIT_HMAC_KEY))
+
+
+def chain_id(key: bytes) -> str:
+    """The chain's name in exported heads: derived from the key, so not forgeable."""
+    return hmac.new(key, CHAIN_ID_LABEL, hashlib.sha256).hexdigest()[:32]
 
 
 def _timestamp(value: datetime) -> str:
@@ -101,39 +113,66 @@ def compute_mac(key: bytes, row: Mapping[str, Any], *, seq: int | None = None) -
     return hmac.new(key, canonical(row, seq=seq), hashlib.sha256).hexdigest()
 
 
-def _head_for_update() -> AuditChainHead:
-    """Lock the chain head row, creating it from the last event if it is missing."""
+def _append_locked(key: bytes, head: AuditChainHead, **fields: Any) -> AuditEvent:
+    now = timezone.now()
+    event = AuditEvent(seq=head.seq + 1, at=now, prev_mac=head.mac, **fields)
+    row = {name: getattr(event, name) for name in FIELDS if name != "mac"}
+    event.mac = compute_mac(key, row)
+    event.save()
+    AuditChainHead.objects.filter(pk=1).update(
+        seq=event.seq, mac=event.mac, updated_at=now
+    )
+    head.seq, head.mac = event.seq, event.mac
+    return event
+
+
+def head_for_update(key: bytes) -> AuditChainHead:
+    """Lock the chain head row (call inside a transaction), creating it if missing.
+
+    A row missing while events exist was deleted (the triggers refuse that, so
+    someone removed them first): it is rebuilt from the last event, and an
+    AUDIT_HEAD_REBUILT event naming that last seq is chained at once, so the loss
+    stays on the record (and verification can place a cut the exports reveal).
+    """
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is not None:
         return head
     last = AuditEvent.objects.order_by("-seq").values("seq", "mac").first()
-    AuditChainHead.objects.get_or_create(
+    _, created = AuditChainHead.objects.get_or_create(
         pk=1,
         defaults={
-            "chain_id": secrets.token_hex(16),
+            "chain_id": chain_id(key),
             "seq": last["seq"] if last else 0,
             "mac": last["mac"] if last else GENESIS_MAC,
             "base_seq": 0,
             "base_mac": GENESIS_MAC,
         },
     )
-    return AuditChainHead.objects.select_for_update().get(pk=1)
+    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    if created and last is not None:
+        logger.error("audit.chain_head_missing last_seq=%d", last["seq"])
+        _append_locked(
+            key,
+            head,
+            actor_id=None,
+            system_principal="audit_chain",
+            action=AuditAction.AUDIT_HEAD_REBUILT,
+            target_type="audit_chain",
+            target_id="",
+            outcome=AuditOutcome.FAILURE,
+            client_ip=None,
+            request_id="",
+            details={"last_seq": int(last["seq"])},
+        )
+    return head
 
 
 def chain_append(**fields: Any) -> AuditEvent:
     """Append one event to the chain and return it (fields are already validated)."""
     key = audit_key()
     with transaction.atomic():
-        head = _head_for_update()
-        now = timezone.now()
-        event = AuditEvent(seq=head.seq + 1, at=now, prev_mac=head.mac, **fields)
-        row = {name: getattr(event, name) for name in FIELDS if name != "mac"}
-        event.mac = compute_mac(key, row)
-        event.save()
-        AuditChainHead.objects.filter(pk=1).update(
-            seq=event.seq, mac=event.mac, updated_at=now
-        )
-    return event
+        head = head_for_update(key)
+        return _append_locked(key, head, **fields)
 
 
 @dataclass(frozen=True)
@@ -181,7 +220,6 @@ def _classify_bad_mac(key: bytes, row: Mapping[str, Any]) -> str:
         ):
             predecessor = AuditEvent.objects.filter(mac=row["prev_mac"]).exists()
             return REORDERED if predecessor else DELETED
-        continue
     return EDITED
 
 
@@ -209,80 +247,135 @@ def exported_heads(path: Path | None = None) -> list[ExportedHead]:
     return heads
 
 
+def _expected_macs(heads: list[ExportedHead], *, name: str) -> dict[int, set[str]]:
+    """Exported MACs by seq, for this chain only (other keys' exports are foreign)."""
+    expected: dict[int, set[str]] = {}
+    for head in heads:
+        if hmac.compare_digest(head.chain_id, name):
+            expected.setdefault(head.seq, set()).add(head.mac)
+    return expected
+
+
+def _matches(expected: dict[int, set[str]], seq: int, mac: str) -> bool:
+    return seq not in expected or expected[seq] == {mac}
+
+
+@dataclass
+class _Walk:
+    """Where a verification walk got to."""
+
+    seq: int
+    mac: str
+    checked: int = 0
+    first_seq: int | None = None
+    broken: ChainBreak | None = None
+    confirmed: int = 0  # the last seq an exported head vouched for
+
+
+def _walk(key: bytes, walk: _Walk, expected: dict[int, set[str]]) -> _Walk:
+    """Check each row's seq, MAC, link and any exported MAC; stop at the first break."""
+    for row in _rows():
+        seq = int(row["seq"])
+        walk.first_seq = seq if walk.first_seq is None else walk.first_seq
+        if seq != walk.seq + 1:
+            walk.broken = ChainBreak(walk.seq + 1, DELETED)
+        elif not hmac.compare_digest(compute_mac(key, row), row["mac"]):
+            walk.broken = ChainBreak(seq, _classify_bad_mac(key, row))
+        elif row["prev_mac"] != walk.mac:
+            walk.broken = ChainBreak(seq, _unlinked_kind(row))
+        elif not _matches(expected, seq, row["mac"]):
+            walk.broken = _rebuilt_before(ChainBreak(seq, HEAD_MISMATCH), walk)
+        if walk.broken is not None:
+            return walk
+        walk.checked += 1
+        walk.seq, walk.mac = seq, row["mac"]
+        walk.confirmed = seq if seq in expected else walk.confirmed
+    return walk
+
+
 def chain_verify(*, head_path: Path | None = None) -> ChainReport:
     """Walk the chain in seq order and report the first broken link, if any.
 
     Kinds: ``edited`` (a row's content no longer matches its MAC), ``deleted`` (a seq
     is missing, or a row's predecessor is gone), ``reordered`` (a row sits at another
-    position than the one it was written at), ``truncated`` (the chain ends before the
-    last exported or recorded head), ``head_mismatch`` (the row at the exported head's
-    seq is not the one exported). Reads only ids and MACs; never prints row content.
+    position than the one it was written at), ``truncated`` (the chain ends before an
+    exported or the recorded head), ``head_mismatch`` (the row at an exported head's
+    seq is not the one exported, or the head row disagrees with the chain),
+    ``head_missing`` (events exist but the head row is gone). Every exported head of
+    this chain is checked, whatever the head row says. Reads only ids and MACs.
     """
     from compliance.appendonly import triggers_present
 
     key = audit_key()
     head = AuditChainHead.objects.filter(pk=1).first()
-    prev_seq = head.base_seq if head else 0
-    prev_mac = head.base_mac if head else GENESIS_MAC
-    exported = [
-        h for h in exported_heads(head_path) if head and h.chain_id == head.chain_id
-    ]
-    latest = exported[-1] if exported else None
-    checked, first_seq, broken, mac_at_export = 0, None, None, None
-    for row in _rows():
-        seq = int(row["seq"])
-        first_seq = seq if first_seq is None else first_seq
-        if seq != prev_seq + 1:
-            broken = ChainBreak(prev_seq + 1, DELETED)
-            break
-        if not hmac.compare_digest(compute_mac(key, row), row["mac"]):
-            broken = ChainBreak(seq, _classify_bad_mac(key, row))
-            break
-        if row["prev_mac"] != prev_mac:
-            broken = ChainBreak(seq, _unlinked_kind(row))
-            break
-        if latest is not None and seq == latest.seq:
-            mac_at_export = row["mac"]
-        checked += 1
-        prev_seq, prev_mac = seq, row["mac"]
-    if broken is None:
-        broken = _tail_check(prev_seq, head, latest, mac_at_export)
+    walk = _Walk(
+        seq=head.base_seq if head else 0, mac=head.base_mac if head else GENESIS_MAC
+    )
+    expected = _expected_macs(exported_heads(head_path), name=chain_id(key))
+    if walk.seq > 0 and not _matches(expected, walk.seq, walk.mac):
+        walk.broken = ChainBreak(walk.seq, HEAD_MISMATCH)
+    else:
+        walk = _walk(key, walk, expected)
+    if walk.broken is None:
+        walk.broken = _tail_check(key, walk, head, max(expected, default=0))
     return ChainReport(
-        checked=checked,
-        first_seq=first_seq,
-        last_seq=prev_seq if checked else None,
-        broken=broken,
-        exported_seq=latest.seq if latest else None,
+        checked=walk.checked,
+        first_seq=walk.first_seq,
+        last_seq=walk.seq if walk.checked else None,
+        broken=walk.broken,
+        exported_seq=max(expected) if expected else None,
         triggers_ok=triggers_present(),
     )
 
 
+def _rebuilt_before(found: ChainBreak, walk: _Walk) -> ChainBreak:
+    """An exported head proves the tail was replaced; a head rebuilt after the last
+    vouched-for seq and before the break says where it was cut."""
+    rebuilt = (
+        AuditEvent.objects.filter(
+            action=AuditAction.AUDIT_HEAD_REBUILT,
+            seq__gt=walk.confirmed,
+            seq__lte=found.seq,
+        )
+        .order_by("seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return found if rebuilt is None else ChainBreak(int(rebuilt), TRUNCATED)
+
+
 def _tail_check(
-    last_seq: int,
-    head: AuditChainHead | None,
-    latest: ExportedHead | None,
-    mac_at_export: str | None,
+    key: bytes, walk: _Walk, head: AuditChainHead | None, exported_seq: int
 ) -> ChainBreak | None:
-    if latest is not None and latest.seq > last_seq:
+    last_seq, last_mac = walk.seq, walk.mac
+    if exported_seq > last_seq:
+        return _rebuilt_before(ChainBreak(last_seq + 1, TRUNCATED), walk)
+    if head is None:
+        missing = AuditEvent.objects.exists()
+        return ChainBreak(last_seq + 1, HEAD_MISSING) if missing else None
+    if head.seq > last_seq:
         return ChainBreak(last_seq + 1, TRUNCATED)
-    if head is not None and head.seq > last_seq:
-        return ChainBreak(last_seq + 1, TRUNCATED)
-    if (
-        latest is not None
-        and mac_at_export is not None
-        and not hmac.compare_digest(mac_at_export, latest.mac)
-    ):
-        return ChainBreak(latest.seq, HEAD_MISMATCH)
+    if head.seq < last_seq:
+        return ChainBreak(head.seq + 1, HEAD_MISMATCH)
+    if not hmac.compare_digest(head.mac, last_mac):
+        return ChainBreak(head.seq, HEAD_MISMATCH)
+    if not hmac.compare_digest(head.chain_id, chain_id(key)):
+        return ChainBreak(head.seq, HEAD_MISMATCH)
     return None
 
 
 def head_export(*, path: Path | None = None) -> ExportedHead:
-    """Append the current chain head to the export file (created 0600) and fsync."""
+    """Append the current chain head to the export file (created 0600) and fsync.
+
+    Not audited by itself: scheduled and manual exports go through
+    compliance.services.audit_head_export, which records the export first.
+    """
+    key = audit_key()
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is None:
         with transaction.atomic():
-            head = _head_for_update()
-    exported = ExportedHead(head.chain_id, head.seq, head.mac)
+            head = head_for_update(key)
+    exported = ExportedHead(chain_id(key), head.seq, head.mac)
     target = Path(path or settings.AUDIT_HEAD_EXPORT_PATH)
     target.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(
@@ -300,43 +393,3 @@ def head_export(*, path: Path | None = None) -> ExportedHead:
         handle.flush()
         os.fsync(handle.fileno())
     return exported
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    deleted: int
-    through_seq: int
-
-
-def chain_prune(*, before: datetime, dry_run: bool = False) -> PruneResult:
-    """Delete the oldest events dated before ``before`` (audit retention, by hand).
-
-    Only a contiguous run from the start of the chain is removed, so the chain stays
-    verifiable: the last removed link becomes the head row's base. Rows newer than
-    ``before`` are never removed, even if the clock once ran backwards.
-    """
-    from django.db import connection
-
-    from compliance.appendonly import audit_prune_window
-
-    with transaction.atomic():
-        head = _head_for_update()
-        first_kept = AuditEvent.objects.filter(at__gte=before).order_by("seq").first()
-        old = AuditEvent.objects.filter(seq__gt=head.base_seq)
-        if first_kept is not None:
-            old = old.filter(seq__lt=first_kept.seq)
-        last = old.order_by("-seq").values("seq", "mac").first()
-        if last is None:
-            return PruneResult(deleted=0, through_seq=head.base_seq)
-        count = old.count()
-        if dry_run:
-            return PruneResult(deleted=count, through_seq=last["seq"])
-        with audit_prune_window(before=before), connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq <= %s",  # noqa: S608
-                [last["seq"]],
-            )
-        AuditChainHead.objects.filter(pk=1).update(
-            base_seq=last["seq"], base_mac=last["mac"]
-        )
-    return PruneResult(deleted=count, through_seq=last["seq"])

@@ -358,16 +358,17 @@ def _audit_update(
 def incident_report_download(
     *, incident: Incident, actor: User | None, request: HttpRequest | None = None
 ) -> tuple[str, str]:
-    """Render the incident report; return (filename, Markdown text). Audited.
+    """Render the incident report; return (filename, Markdown text).
 
+    Audited as INCIDENT_REPORT_EXPORT (a read, not a change to the incident).
     The report holds only stored, already sanitized text.
     """
     text = incident_report_render(incident=incident, now=timezone.now())
     audit_record(
-        action=AuditAction.INCIDENT_UPDATE,
+        action=AuditAction.INCIDENT_REPORT_EXPORT,
         target_type="incident",
         target_id=incident.pk,
-        details={"reference": incident.reference, "report_download": True},
+        details={"reference": incident.reference, "format": "markdown"},
         request=request,
         **_principal(actor, ""),
     )

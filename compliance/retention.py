@@ -5,8 +5,10 @@ label through the app registry, so compliance never imports chat. Conversations
 under legal hold are kept, and so are their messages and LLM call records.
 
 Audit events and incident records are NOT covered here: they are kept
-AUDIT_RETENTION_YEARS (6) and nothing in the application deletes them (see
-``audit_retention_cutoff``; disposal after six years is a manual, reviewed step).
+AUDIT_RETENTION_YEARS (6). Audit events past that are disposed of only by the
+separate, manual ``manage.py prune_audit_trail`` (compliance.services.audit_prune,
+which keeps the chain verifiable and audits itself); incident records are never
+deleted by the application.
 """
 
 from __future__ import annotations
@@ -85,15 +87,6 @@ class PurgeResult:
 def cutoff_for(rule: RetentionRule, *, now: dt.datetime) -> dt.datetime:
     """Rows dated strictly before this instant have expired."""
     return now - dt.timedelta(days=int(getattr(settings, rule.period_setting)))
-
-
-def audit_retention_cutoff(*, now: dt.datetime) -> dt.datetime:
-    """Audit and incident records older than this MAY be disposed of, by hand only."""
-    years = int(settings.AUDIT_RETENTION_YEARS)
-    try:
-        return now.replace(year=now.year - years)
-    except ValueError:  # 29 February in a year that has none
-        return now.replace(year=now.year - years, day=28)
 
 
 def expired_queryset(rule: RetentionRule, *, now: dt.datetime) -> models.QuerySet:

@@ -2,9 +2,11 @@
 
 Chosen over a data migration so that permissions of models added later (incidents,
 retention runs, anything new in compliance) are granted without another migration:
-the group gets every ``view_*`` permission of the compliance app plus the listed
-extras, never a change or delete permission and never conversation content (that is
-granted per person). Runs on post_migrate and as ``manage.py setup_roles``.
+the group gets every ``view_*`` permission of the compliance app, never a change or
+delete permission, never conversation content and never legal holds (those are
+granted per person). Nor django-axes' own records: they hold the typed username,
+while the audit trail shows the same failures with pseudonymised usernames. Runs on
+post_migrate and as ``manage.py setup_roles``.
 """
 
 from __future__ import annotations
@@ -15,18 +17,12 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
 OFFICERS = "Compliance officers"
-EXTRA_VIEW = (
-    ("axes", "view_accessattempt"),
-    ("axes", "view_accessfailurelog"),
-)
 WITHHELD = ("view_conversation_content",)
 
 
 def officer_permissions() -> list[Permission]:
-    """Every view permission of compliance, plus axes' attempt views."""
+    """Every view permission of the compliance app, except conversation content."""
     query = Q(content_type__app_label="compliance", codename__startswith="view_")
-    for app_label, codename in EXTRA_VIEW:
-        query |= Q(content_type__app_label=app_label, codename=codename)
     return list(
         Permission.objects.filter(query).exclude(codename__in=WITHHELD).order_by("pk")
     )

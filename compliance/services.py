@@ -16,20 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from compliance.chain import (
     ChainReport,
     ExportedHead,
-    PruneResult,
     audit_key,
     chain_append,
-    chain_prune,
     chain_verify,
     head_export,
 )
+from compliance.chain_prune import PruneResult, chain_prune
 from compliance.exceptions import AuditDetailsRejected, LockedOut
 from compliance.models import AuditAction, AuditEvent, AuditOutcome
 from compliance.selectors import audit_csv_lines
@@ -48,8 +47,9 @@ CODE = re.compile(r"[A-Za-z0-9_.:/+=-]{0,64}")
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 OUTCOME = re.compile(r"[a-z_]{1,16}")
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-# Pseudonyms (always 32 hex) and other hex tokens that hold at least one letter.
-HEX_TOKEN = re.compile(r"[0-9a-f]{32}|(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
+# Pseudonyms, request ids, MACs: hex tokens holding at least one letter. A run of
+# digits alone (a phone, card or record number) never passes as a token.
+HEX_TOKEN = re.compile(r"(?=[0-9a-f]*[a-f])[0-9a-f]{16,64}")
 # Shapes of identifiers that must never reach an audit row even as "codes".
 SUSPECT = (
     re.compile(r"\d{3}-\d{2}-\d{4}"),  # SSN
@@ -225,7 +225,14 @@ def login_attempt(*, request: HttpRequest, username: str, password: str) -> User
 def audit_export_csv(
     *, queryset: QuerySet[AuditEvent], actor: User, request: HttpRequest | None
 ) -> Iterator[str]:
-    """Audit an export (AUDIT_EXPORT with the row count), then return its CSV lines."""
+    """Audit an export (AUDIT_EXPORT with the row count), then return its CSV lines.
+
+    The export is the rows present when it was asked for: the queryset is pinned to
+    the seq reached before the export's own event is written, so the audited count
+    and the file always agree (the CSV streams after this returns).
+    """
+    last = AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
+    queryset = queryset.filter(seq__lte=last)
     rows = queryset.count()
     audit_record(
         action=AuditAction.AUDIT_EXPORT,
@@ -264,13 +271,26 @@ def audit_chain_verify(
 
 
 def audit_head_export(*, system_principal: str = "export_audit_head") -> ExportedHead:
-    """Audit the export (AUDIT_HEAD_EXPORT), then append the head, which includes it."""
+    """Audit the export (AUDIT_HEAD_EXPORT), then append the head, which includes it.
+
+    The one entry point for exporting the head: the command and scheduled jobs
+    (pass e.g. ``system_principal="job:audit_head_export"``) both call it.
+    """
     audit_record(
         action=AuditAction.AUDIT_HEAD_EXPORT,
         system_principal=system_principal,
         target_type="audit_chain",
     )
     return head_export()
+
+
+def audit_retention_cutoff(*, now: datetime) -> datetime:
+    """Audit events older than this may be disposed of (AUDIT_RETENTION_YEARS)."""
+    years = int(settings.AUDIT_RETENTION_YEARS)
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:  # 29 February in a year that has none
+        return now.replace(year=now.year - years, day=28)
 
 
 def audit_prune(*, now: datetime, dry_run: bool = False) -> PruneResult:
@@ -280,11 +300,7 @@ def audit_prune(*, now: datetime, dry_run: bool = False) -> PruneResult:
     The run itself is audited as RETENTION_RUN with counts.
     """
     years = int(settings.AUDIT_RETENTION_YEARS)
-    try:
-        before = now.replace(year=now.year - years)
-    except ValueError:  # 29 February
-        before = now.replace(year=now.year - years, day=28)
-    result = chain_prune(before=before, dry_run=dry_run)
+    result = chain_prune(before=audit_retention_cutoff(now=now), dry_run=dry_run)
     audit_record(
         action=AuditAction.RETENTION_RUN,
         system_principal="prune_audit_trail",

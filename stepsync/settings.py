@@ -74,6 +74,8 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Refuses every login from an IP with too many recent failures (spraying).
+    "compliance.login_throttle.IPThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -302,6 +304,12 @@ AUDIT_RETENTION_YEARS = env.int("AUDIT_RETENTION_YEARS", default=6)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=30)
 AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+# Failed logins from one client IP, any usernames, before that IP is refused for
+# one window (password spraying); 0 turns this off. compliance/login_throttle.py
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=10)
+LOGIN_FAILURES_PER_IP_WINDOW_MINUTES = env.int(
+    "LOGIN_FAILURES_PER_IP_WINDOW_MINUTES", default=15
+)
 # Lock a username after the limit from anywhere, and a username+IP pair as well.
 AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "compliance.lockout.axes_username"

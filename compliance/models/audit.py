@@ -32,10 +32,12 @@ class AuditAction(models.TextChoices):
     AUDIT_EXPORT = "audit_export", "Audit trail exported"
     AUDIT_VERIFY = "audit_verify", "Audit chain verified"
     AUDIT_HEAD_EXPORT = "audit_head_export", "Audit chain head exported"
+    AUDIT_HEAD_REBUILT = "audit_head_rebuilt", "Audit chain head found missing"
     RETENTION_RUN = "retention_run", "Retention run"
     LEGAL_HOLD_CHANGE = "legal_hold_change", "Legal hold changed"
     INCIDENT_CREATE = "incident_create", "Incident created"
     INCIDENT_UPDATE = "incident_update", "Incident updated"
+    INCIDENT_REPORT_EXPORT = "incident_report_export", "Incident report downloaded"
     BREAKER_ACTION = "breaker_action", "Circuit breaker action"
     BREAKER_TRANSITION = "breaker_transition", "Circuit breaker transition"
     KEY_ROTATION = "key_rotation", "Key rotation"
@@ -112,8 +114,11 @@ class AuditEvent(models.Model):
         ordering = ["-seq"]
         # Only "view" exists: nobody, superusers included, can be granted change/delete.
         default_permissions = ("view",)
+        # Conversation permissions live here, with the audit that guards them, so
+        # that they are granted per person and never by the officers' view grant.
         permissions = [
             ("view_conversation_content", "Can view conversation content"),
+            ("set_legal_hold", "Can place or release legal holds on conversations"),
         ]
         indexes = [models.Index(fields=["actor", "at"], name="audit_actor_at")]
 
@@ -133,8 +138,11 @@ class AuditEvent(models.Model):
 class AuditChainHead(models.Model):
     """The single row holding the chain's last seq and MAC; appends lock it.
 
-    ``chain_id`` names this chain in exported heads; ``base_seq``/``base_mac`` are the
-    last link removed by audit retention (so a pruned start is not read as deletion).
+    ``chain_id`` is derived from AUDIT_HMAC_KEY (compliance.chain.chain_id) and only
+    shown here: verification recomputes it. ``base_seq``/``base_mac`` are the last
+    link removed by audit retention (so a pruned start is not read as deletion).
+    Triggers (migration 0007) refuse deleting the row, renaming the chain, lowering
+    or rewriting the head, and moving the base outside the prune window.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)

@@ -122,6 +122,22 @@ def test_the_officers_group_reads_compliance_records_only() -> None:
     assert {p.codename for p in officer_permissions()} == codenames
 
 
+def test_the_officers_group_gets_no_view_of_axes_records() -> None:
+    group = roles_setup()
+    group.permissions.add(*Permission.objects.filter(content_type__app_label="axes"))
+
+    group = roles_setup()
+
+    labels = set(group.permissions.values_list("content_type__app_label", flat=True))
+    assert labels == {"compliance"}
+
+
+def test_an_officer_cannot_open_axes_attempt_records(officer_client: Any) -> None:
+    response = officer_client.get(reverse("admin:axes_accessattempt_changelist"))
+
+    assert response.status_code == 403
+
+
 def test_setting_up_roles_twice_changes_nothing() -> None:
     first = set(roles_setup().permissions.all())
 
@@ -143,6 +159,17 @@ def test_the_csv_export_streams_the_filtered_rows_and_is_audited(
         compliance_officer.pk,
         {"rows": 1, "format": "csv"},
     )
+
+
+def test_the_audited_row_count_matches_the_exported_file(
+    officer_client: Any, event: AuditEvent
+) -> None:
+    response = officer_client.get(EXPORT)
+
+    rows = csv_rows(response)
+    export = AuditEvent.objects.get(action=AuditAction.AUDIT_EXPORT)
+    assert export.details["rows"] == len(rows)
+    assert str(export.seq) not in {r["seq"] for r in rows}
 
 
 def test_the_export_action_exports_the_selected_rows(
@@ -167,6 +194,16 @@ def test_the_date_range_filter_bounds_the_list(
 
     assert inside.context["cl"].result_count >= 1
     assert before.context["cl"].result_count == 0
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "9" * 30, "-1"])
+def test_an_actor_filter_that_is_not_an_ascii_user_id_is_ignored(
+    officer_client: Any, event: AuditEvent, value: str
+) -> None:
+    response = officer_client.get(CHANGELIST, {"actor_id": value})
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count >= 1
 
 
 def test_search_finds_events_by_target_id(

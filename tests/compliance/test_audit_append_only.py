@@ -8,8 +8,18 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from compliance.appendonly import audit_prune_window, triggers_present
-from compliance.models import AuditAction, AuditEvent, AuditImmutableError
+from compliance.appendonly import (
+    POSTGRES_TRIGGERS,
+    SQLITE_TRIGGERS,
+    audit_prune_window,
+    triggers_present,
+)
+from compliance.models import (
+    AuditAction,
+    AuditChainHead,
+    AuditEvent,
+    AuditImmutableError,
+)
 from compliance.services import audit_record
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +125,86 @@ def test_the_prune_window_lets_rows_past_the_cutoff_be_deleted() -> None:
         cursor.execute("DELETE FROM compliance_auditevent WHERE seq = %s", [old.seq])
 
     assert list(AuditEvent.objects.values_list("seq", flat=True)) == [recent.seq]
+
+
+# --- The chain head row -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM compliance_auditchainhead",
+        "UPDATE compliance_auditchainhead SET chain_id = 'forged'",
+        "UPDATE compliance_auditchainhead SET seq = seq - 1",
+        "UPDATE compliance_auditchainhead SET mac = base_mac",
+        "UPDATE compliance_auditchainhead SET base_seq = 1, base_mac = mac",
+    ],
+    ids=["delete", "rename", "lower_seq", "rewrite_mac", "move_base"],
+)
+def test_the_chain_head_row_cannot_be_deleted_or_rewound(
+    event: AuditEvent, sql: str
+) -> None:
+    before = AuditChainHead.objects.values().get()
+
+    with pytest.raises(DatabaseError, match="append-only"):
+        raw(sql)
+
+    assert AuditChainHead.objects.values().get() == before
+
+
+@pytest.mark.postgres_only
+def test_truncating_the_chain_head_is_refused_on_postgresql(event: AuditEvent) -> None:
+    with pytest.raises(DatabaseError, match="append-only"):
+        raw("TRUNCATE compliance_auditchainhead")
+
+
+def test_the_head_still_advances_with_each_append(event: AuditEvent) -> None:
+    later = audit_record(action=AuditAction.JOB_RUN, system_principal="test")
+
+    head = AuditChainHead.objects.get()
+    assert (head.seq, head.mac) == (later.seq, later.mac)
+
+
+# --- triggers_present checks every trigger by name ----------------------------------
+
+
+def drop_trigger(name: str, table: str) -> None:
+    if connection.vendor == "postgresql":
+        raw(f"DROP TRIGGER {name} ON {table}")
+    else:
+        raw(f"DROP TRIGGER {name}")
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["compliance_auditevent", "compliance_incidentupdate", "compliance_auditchainhead"],
+)
+def test_a_missing_trigger_on_any_guarded_table_is_noticed(table: str) -> None:
+    triggers = SQLITE_TRIGGERS if connection.vendor == "sqlite" else POSTGRES_TRIGGERS
+    name = next(n for t, n in triggers if t == table)
+
+    drop_trigger(name, table)
+
+    assert triggers_present() is False
+
+
+@pytest.mark.sqlcipher_only
+def test_look_alike_triggers_do_not_stand_in_for_the_real_ones() -> None:
+    drop_trigger("compliance_auditevent_no_delete", "compliance_auditevent")
+
+    raw(
+        "CREATE TRIGGER compliance_auditevent_harmless AFTER INSERT "
+        "ON compliance_auditevent BEGIN SELECT 1; END"
+    )
+
+    assert triggers_present() is False
+
+
+@pytest.mark.postgres_only
+def test_a_disabled_trigger_counts_as_missing_on_postgresql() -> None:
+    raw(
+        "ALTER TABLE compliance_auditevent "
+        "DISABLE TRIGGER compliance_auditevent_no_change"
+    )
+
+    assert triggers_present() is False

@@ -15,9 +15,9 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from compliance import chain
-from compliance.appendonly import triggers_drop
 from compliance.models import AuditAction, AuditEvent
 from compliance.services import audit_head_export, audit_record
+from tests.compliance.triggers import triggers_drop
 
 pytestmark = pytest.mark.django_db
 
@@ -281,3 +281,164 @@ def test_rows_deleted_from_the_start_without_pruning_are_reported(heads: Path) -
     raw("DELETE FROM compliance_auditevent WHERE seq <= 2")
 
     assert chain.chain_verify().broken == chain.ChainBreak(1, chain.DELETED)
+
+
+# --- The chain head: truncation cannot be hidden by forging the head row ----------
+
+
+def mac_of(seq: int) -> str:
+    return AuditEvent.objects.values_list("mac", flat=True).get(seq=seq)
+
+
+def test_deleting_the_tail_and_the_head_row_is_caught_by_the_exported_head(
+    heads: Path,
+) -> None:
+    record(9)
+    audit_head_export()
+    triggers_drop()
+
+    raw("DELETE FROM compliance_auditevent WHERE seq >= 8")
+    raw("DELETE FROM compliance_auditchainhead")
+
+    assert chain.chain_verify().broken == chain.ChainBreak(8, chain.TRUNCATED)
+
+
+def test_a_missing_head_row_is_reported_when_events_exist(heads: Path) -> None:
+    record(6)
+    triggers_drop()
+
+    raw("DELETE FROM compliance_auditevent WHERE seq >= 5")
+    raw("DELETE FROM compliance_auditchainhead")
+
+    assert chain.chain_verify().broken == chain.ChainBreak(5, chain.HEAD_MISSING)
+
+
+def test_renaming_the_chain_in_the_head_row_does_not_hide_a_truncation(
+    heads: Path,
+) -> None:
+    record(9)
+    audit_head_export()
+    triggers_drop()
+
+    raw("DELETE FROM compliance_auditevent WHERE seq >= 8")
+    raw(
+        "UPDATE compliance_auditchainhead SET chain_id = 'forged', seq = 7, mac = %s",
+        [mac_of(7)],
+    )
+
+    assert chain.chain_verify().broken == chain.ChainBreak(8, chain.TRUNCATED)
+
+
+def test_a_renamed_chain_is_reported_even_without_a_truncation(heads: Path) -> None:
+    record(3)
+    triggers_drop()
+
+    raw("UPDATE compliance_auditchainhead SET chain_id = 'forged'")
+
+    assert chain.chain_verify().broken == chain.ChainBreak(3, chain.HEAD_MISMATCH)
+
+
+def test_the_exported_chain_id_comes_from_the_key_not_the_head_row(
+    heads: Path,
+) -> None:
+    record(1)
+
+    exported = audit_head_export()
+
+    assert exported.chain_id == chain.chain_id(chain.audit_key())
+    assert f'"chain_id": "{exported.chain_id}"' in heads.read_text()
+
+
+def test_an_append_after_the_head_row_was_deleted_records_the_loss(
+    heads: Path,
+) -> None:
+    record(9)
+    audit_head_export()
+    triggers_drop()
+    raw("DELETE FROM compliance_auditevent WHERE seq >= 8")
+    raw("DELETE FROM compliance_auditchainhead")
+
+    record(1)
+
+    rebuilt = AuditEvent.objects.get(seq=8)
+    assert (rebuilt.action, rebuilt.details) == (
+        AuditAction.AUDIT_HEAD_REBUILT,
+        {"last_seq": 7},
+    )
+    assert chain.chain_verify().broken == chain.ChainBreak(8, chain.TRUNCATED)
+
+
+def test_a_tail_regrown_past_the_exported_head_is_reported_where_it_was_cut(
+    heads: Path,
+) -> None:
+    record(9)
+    audit_head_export()
+    triggers_drop()
+    raw("DELETE FROM compliance_auditevent WHERE seq >= 8")
+    raw("DELETE FROM compliance_auditchainhead")
+
+    record(5)
+
+    assert AuditEvent.objects.order_by("-seq").first().seq == 13
+    assert chain.chain_verify().broken == chain.ChainBreak(8, chain.TRUNCATED)
+
+
+def test_every_exported_head_must_match_the_row_at_its_seq(heads: Path) -> None:
+    record(4)
+    name = chain.chain_id(chain.audit_key())
+
+    heads.write_text(f'{{"chain_id": "{name}", "seq": 2, "mac": "{"ab" * 32}"}}\n')
+
+    assert chain.chain_verify().broken == chain.ChainBreak(2, chain.HEAD_MISMATCH)
+
+
+def test_an_older_exported_head_is_checked_as_well_as_the_latest(
+    heads: Path,
+) -> None:
+    record(4)
+    name = chain.chain_id(chain.audit_key())
+    heads.write_text(f'{{"chain_id": "{name}", "seq": 2, "mac": "{"ab" * 32}"}}\n')
+
+    audit_head_export()
+
+    assert len(chain.exported_heads(heads)) == 2
+    assert chain.chain_verify().broken == chain.ChainBreak(2, chain.HEAD_MISMATCH)
+
+
+def test_a_head_row_moved_back_behind_the_chain_is_reported(heads: Path) -> None:
+    record(5)
+    triggers_drop()
+
+    raw("UPDATE compliance_auditchainhead SET seq = 3, mac = %s", [mac_of(3)])
+
+    assert chain.chain_verify().broken == chain.ChainBreak(4, chain.HEAD_MISMATCH)
+
+
+def test_the_scheduled_head_export_entry_point_is_audited_under_its_principal(
+    heads: Path,
+) -> None:
+    record(2)
+
+    exported = audit_head_export(system_principal="job:audit_head_export")
+
+    event = AuditEvent.objects.get(seq=exported.seq)
+    assert (event.action, event.system_principal) == (
+        AuditAction.AUDIT_HEAD_EXPORT,
+        "job:audit_head_export",
+    )
+
+
+def test_an_old_head_rebuild_does_not_move_a_later_cut(heads: Path) -> None:
+    record(3)
+    triggers_drop()
+    raw("DELETE FROM compliance_auditchainhead")
+    record(1)
+    audit_head_export()
+    record(2)
+    audit_head_export()
+
+    raw("DELETE FROM compliance_auditevent WHERE seq >= 8")
+    raw("UPDATE compliance_auditchainhead SET seq = 7, mac = %s", [mac_of(7)])
+
+    assert AuditEvent.objects.get(seq=4).action == AuditAction.AUDIT_HEAD_REBUILT
+    assert chain.chain_verify().broken == chain.ChainBreak(8, chain.TRUNCATED)

@@ -96,8 +96,20 @@ def test_an_unknown_action_is_rejected() -> None:
         audit_record(action="made_up")
 
 
-def test_an_all_digit_pseudonym_shape_is_accepted() -> None:
-    assert details_validate({"username_ps": "1" * 32}) == {"username_ps": "1" * 32}
+def test_a_32_digit_number_is_not_taken_for_a_hex_token() -> None:
+    with pytest.raises(AuditDetailsRejected, match="looks like an identifier"):
+        details_validate({"username_ps": "4111111111111111" * 2})
+
+
+def test_a_32_digit_target_id_is_rejected() -> None:
+    with pytest.raises(AuditDetailsRejected):
+        audit_record(action=AuditAction.CONVERSATION_VIEW, target_id="1" * 32)
+
+
+def test_a_hex_request_id_with_letters_is_accepted() -> None:
+    token = "9f1c2e3d4b5a69788796a5b4c3d2e1f0"
+
+    assert details_validate({"request": token}) == {"request": token}
 
 
 def test_pseudonyms_are_stable_keyed_and_short() -> None:

@@ -327,13 +327,22 @@ def test_the_report_has_every_section(manager: Any, canary_incident: Incident) -
     assert "| Notice to HHS (Secretary) | yes |" in body
 
 
-def test_a_report_download_is_audited(officer: Any, incident: Incident) -> None:
+def test_a_report_download_is_audited_as_an_export(
+    officer: Any, incident: Incident
+) -> None:
+    updates_before = AuditEvent.objects.filter(
+        action=AuditAction.INCIDENT_UPDATE
+    ).count()
+
     client_for(officer).get(report_url(incident))
 
-    event = AuditEvent.objects.filter(action=AuditAction.INCIDENT_UPDATE).first()
-
+    event = AuditEvent.objects.get(action=AuditAction.INCIDENT_REPORT_EXPORT)
     assert event.actor == officer
-    assert event.details == {"reference": incident.reference, "report_download": True}
+    assert event.details == {"reference": incident.reference, "format": "markdown"}
+    assert (
+        AuditEvent.objects.filter(action=AuditAction.INCIDENT_UPDATE).count()
+        == updates_before
+    )
 
 
 def test_the_list_labels_an_overdue_notice(manager: Any) -> None:

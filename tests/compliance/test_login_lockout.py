@@ -268,3 +268,17 @@ def test_login_and_logout_are_audited(client: Any, staff_member: Any) -> None:
     client.post("/admin/logout/")
 
     assert actions("login", "logout") == ["login", "logout"]
+
+
+def test_axes_attempt_records_keep_no_query_or_form_data(
+    client: Any, staff_member: Any
+) -> None:
+    url = f"{LOGIN}?next=/admin/chat/conversation/41/change/"
+    for _ in range(2):
+        client.post(
+            url, {"username": "staff_member", "password": WRONG, "extra": "555-0142"}
+        )
+
+    attempt_row = AccessAttempt.objects.get()
+    assert attempt_row.failures_since_start == 2
+    assert (attempt_row.get_data, attempt_row.post_data) == ("", "")

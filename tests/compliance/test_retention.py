@@ -14,6 +14,7 @@ from chat.models import Conversation, LLMCall, Message
 from compliance import incidents, retention
 from compliance.exceptions import RetentionRefused
 from compliance.models import AuditAction, AuditEvent, Incident, RetentionRun
+from compliance.services import audit_retention_cutoff
 
 NOW = dt.datetime(2026, 6, 1, 3, 15, tzinfo=dt.UTC)
 OLD = NOW - dt.timedelta(days=91)
@@ -219,15 +220,13 @@ def test_the_policy_covers_conversations_messages_and_llm_calls() -> None:
 
 
 def test_audit_records_may_be_disposed_of_only_after_six_years() -> None:
-    assert retention.audit_retention_cutoff(now=NOW) == NOW.replace(year=2020)
+    assert audit_retention_cutoff(now=NOW) == NOW.replace(year=2020)
 
 
 def test_audit_cutoff_on_29_february_falls_back_to_28_february() -> None:
     leap = dt.datetime(2028, 2, 29, tzinfo=dt.UTC)
 
-    assert retention.audit_retention_cutoff(now=leap) == dt.datetime(
-        2022, 2, 28, tzinfo=dt.UTC
-    )
+    assert audit_retention_cutoff(now=leap) == dt.datetime(2022, 2, 28, tzinfo=dt.UTC)
 
 
 @pytest.mark.django_db
