@@ -225,9 +225,11 @@ class MeExportView(ChatAPIView):
 
 
 def outcome_json(outcome: services.MessageOutcome) -> dict[str, Any]:
-    """The contract's 201 body for one user turn."""
+    """The contract's 201 body for one user turn (plus the conversation holding it:
+    a new one when the conversation posted to had closed)."""
     user_message, reply = outcome.user_message, outcome.reply
     return {
+        "conversation_id": outcome.conversation_id,
         "user_message": {
             "id": user_message.pk,
             "text": user_message.text,

@@ -35,7 +35,7 @@ FALLBACK_NOTICE = (
 INCOMPLETE_NOTICE = "This reply was interrupted and may be incomplete."
 CLOSED_NOTICE = (
     "This conversation has ended because it was inactive for a while. "
-    "Start a new conversation to keep going."
+    "Send a message to continue in a new conversation."
 )
 
 

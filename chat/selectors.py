@@ -76,9 +76,9 @@ def conversation_list_for_user(*, user: Any) -> QuerySet[Conversation]:
     return Conversation.objects.filter(user=user).order_by("-last_activity_at", "-id")
 
 
-def message_list_for_conversation(*, conversation: Conversation) -> list[Message]:
-    """The conversation's messages, oldest first."""
-    return list(conversation.messages.order_by("created_at", "id"))
+def conversation_successor(*, conversation: Conversation) -> Conversation | None:
+    """The conversation that continues this one after it closed, if any."""
+    return Conversation.objects.filter(continued_from=conversation).first()
 
 
 def session_stats(*, now: datetime | None = None) -> SessionStats:

@@ -84,6 +84,10 @@ class ReplyOutSerializer(serializers.Serializer):
 
 
 class MessageSendOutSerializer(serializers.Serializer):
+    conversation_id = serializers.IntegerField(
+        help_text="The conversation holding the turn: a new one continuing the "
+        "conversation posted to when that one had closed after inactivity."
+    )
     user_message = UserMessageOutSerializer()
     reply = ReplyOutSerializer()
 

@@ -25,7 +25,11 @@ from chat import notices
 from chat.exceptions import ChatError, ConversationClosed, PHIBlocked
 from chat.forms import MessageForm, RenameForm
 from chat.models import Conversation, Message
-from chat.selectors import conversation_get_for_user, conversation_list_for_user
+from chat.selectors import (
+    conversation_get_for_user,
+    conversation_list_for_user,
+    conversation_successor,
+)
 from chat.services import (
     conversation_delete,
     conversation_export_for_user,
@@ -116,12 +120,21 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "label": conversation_label(conversation),
         "chat_messages": chat_messages,
         "is_open": is_open,
+        "previous": _linked(conversation.continued_from),
+        "successor": _linked(conversation_successor(conversation=conversation)),
         "form": MessageForm(),
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "api_url": f"/api/conversations/{conversation.pk}/messages/",
         "ui_texts": _ui_texts(),
     }
     return render(request, "chat/conversation_detail.html", context)
+
+
+def _linked(conversation: Conversation | None) -> dict[str, Any] | None:
+    """A link target for another of the user's conversations (pk and label)."""
+    if conversation is None:
+        return None
+    return {"pk": conversation.pk, "label": conversation_label(conversation)}
 
 
 def _ui_texts() -> dict[str, Any]:
@@ -159,7 +172,7 @@ def message_create(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(target + "#composer")
     data = form.cleaned_data
     try:
-        message_send(
+        outcome = message_send(
             user=request.user,
             conversation=conversation,
             text=data["text"] if not data["quick_reply"] else None,
@@ -170,6 +183,10 @@ def message_create(request: HttpRequest, pk: int) -> HttpResponse:
     except ChatError as exc:
         _flash_error(request, exc)
         return redirect(target + "#composer")
+    if outcome.conversation_id != conversation.pk:
+        target = reverse(
+            "chat:conversation-detail", kwargs={"pk": outcome.conversation_id}
+        )
     return redirect(target + "#latest")
 
 

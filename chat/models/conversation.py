@@ -40,6 +40,14 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # A message sent to a closed conversation starts this one's successor.
+    continued_from = models.OneToOneField(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="continuation",
+    )
 
     class Meta:
         ordering = ["-last_activity_at", "-id"]

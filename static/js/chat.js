@@ -383,6 +383,13 @@
   /* ---- sending -------------------------------------------------------------------- */
 
   function completeTurn(pending, data, bubble) {
+    // A message sent after this conversation closed was stored in its successor.
+    var holder = data.conversation_id;
+    if (holder && String(holder) !== root.getAttribute("data-conversation-id")) {
+      var url = root.getAttribute("data-detail-url").replace("/0/", "/" + holder + "/");
+      window.location.assign(url + "#latest");
+      return;
+    }
     removeQuickReplies();
     fillUser(pending, data.user_message);
     var item = bubble || assistantElement();

@@ -211,7 +211,8 @@ def test_message_post_returns_the_contract_shape(
 
     assert response.status_code == 201
     body = response.json()
-    assert body.keys() == {"user_message", "reply"}
+    assert body.keys() == {"conversation_id", "user_message", "reply"}
+    assert body["conversation_id"] == conversation.pk
     assert body["user_message"].keys() == {"id", "text", "redactions"}
     assert body["reply"].keys() == {"id", "text", "source", "quick_replies", "notice"}
     assert body["reply"]["source"] == "rules"
@@ -247,7 +248,7 @@ def test_an_unknown_quick_reply_gives_400(
     assert response.json()["fields"] == ["quick_reply"]
 
 
-def test_a_closed_conversation_gives_409(
+def test_a_message_to_a_closed_conversation_is_answered_in_a_new_one(
     patient_api: APIClient, conversation: Conversation
 ) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(status="closed")
@@ -256,8 +257,10 @@ def test_a_closed_conversation_gives_409(
         f"/api/conversations/{conversation.pk}/messages/", {"text": "hi"}, format="json"
     )
 
-    assert response.status_code == 409
-    assert response.json()["error"] == "conversation_closed"
+    assert response.status_code == 201
+    successor = response.json()["conversation_id"]
+    assert successor != conversation.pk
+    assert Conversation.objects.get(pk=successor).continued_from_id == conversation.pk
 
 
 def test_the_idempotency_key_header_makes_a_retry_safe(
@@ -324,28 +327,23 @@ def test_session_auth_needs_csrf_for_writes(
     assert Message.objects.filter(conversation=conversation).count() == 1
 
 
-def test_a_conversation_idle_past_the_timeout_gives_409_then_a_new_one_works(
+def test_a_conversation_idle_past_the_timeout_closes_and_the_turn_continues_anew(
     patient_api: APIClient, conversation: Conversation, settings: Any
 ) -> None:
     settings.SESSION_TIMEOUT_HOURS = 1
     later = timezone.now() + timedelta(hours=2)
 
     with time_machine.travel(later):
-        closed = patient_api.post(
+        response = patient_api.post(
             f"/api/conversations/{conversation.pk}/messages/",
             {"text": "hello again"},
             format="json",
         )
-        new_id = patient_api.post("/api/conversations/", {}, format="json").json()["id"]
-        fresh = patient_api.post(
-            f"/api/conversations/{new_id}/messages/",
-            {"text": "hello again"},
-            format="json",
-        )
+        old = patient_api.get(f"/api/conversations/{conversation.pk}/").json()
 
-    assert closed.status_code == 409
-    assert closed.json()["error"] == "conversation_closed"
-    assert fresh.status_code == 201
+    assert response.status_code == 201
+    assert response.json()["conversation_id"] != conversation.pk
+    assert old["status"] == "closed"
 
 
 def test_a_retry_while_the_first_is_being_answered_gives_409_in_progress(

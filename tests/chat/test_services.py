@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from chat import assistant
 from chat.exceptions import (
-    ConversationClosed,
     ConversationOnHold,
     MessageInProgress,
     MessageInvalid,
@@ -107,7 +106,7 @@ def test_a_message_is_stored_sanitized_with_redaction_counts(
     assert EMAIL not in stored.text
     assert "[EMAIL]" in stored.text
     assert stored.redactions == {"EMAIL": 1}
-    assert "EMAIL" in outcome.notice
+    assert outcome.notice == "We removed 1 e-mail address before saving your message"
     assert outcome.reply.role == "assistant"
     assert outcome.reply.source == "rules"
     assert outcome.reply.in_reply_to_id == stored.pk
@@ -273,32 +272,85 @@ def test_a_sanitizer_failure_blocks_the_message(
     assert conversation.messages.count() == 1
 
 
-def test_a_message_to_a_closed_conversation_is_refused(
+def test_a_message_to_a_closed_conversation_starts_its_successor(
     patient: Any, conversation: Conversation
 ) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(status="closed")
     conversation.refresh_from_db()
 
-    with pytest.raises(ConversationClosed):
-        message_send(user=patient, conversation=conversation, text="hello")
+    outcome = message_send(user=patient, conversation=conversation, text="hello")
 
+    successor = Conversation.objects.get(pk=outcome.conversation_id)
+    assert successor.continued_from_id == conversation.pk
+    assert successor.user_id == patient.pk
+    assert successor.status == "active"
+    assert outcome.user_message.conversation_id == successor.pk
     assert conversation.messages.count() == 1
 
 
-def test_a_conversation_closes_after_the_session_timeout(
+def test_a_conversation_closes_after_the_session_timeout_and_continues_in_a_new_one(
     patient: Any, settings: Any
 ) -> None:
     settings.SESSION_TIMEOUT_HOURS = 2
     conversation = conversation_start(user=patient)
 
     later = timezone.now() + timedelta(hours=3)
-    with time_machine.travel(later), pytest.raises(ConversationClosed):
-        message_send(user=patient, conversation=conversation, text="still there?")
+    with time_machine.travel(later):
+        outcome = message_send(
+            user=patient, conversation=conversation, text="still there?"
+        )
 
     conversation.refresh_from_db()
     assert conversation.status == "closed"
     assert conversation.closed_at is not None
     assert conversation.messages.count() == 1
+    assert outcome.conversation_id != conversation.pk
+    assert Conversation.objects.get(pk=outcome.conversation_id).continued_from_id == (
+        conversation.pk
+    )
+
+
+def test_every_turn_after_a_close_goes_to_the_same_successor(
+    patient: Any, conversation: Conversation
+) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(status="closed")
+    conversation.refresh_from_db()
+
+    first = message_send(user=patient, conversation=conversation, text="hello")
+    second = message_send(user=patient, conversation=conversation, text="hi again")
+
+    assert first.conversation_id == second.conversation_id
+    assert Conversation.objects.filter(continued_from=conversation).count() == 1
+
+
+def test_a_retried_key_after_a_close_returns_the_turn_stored_in_the_successor(
+    patient: Any, conversation: Conversation
+) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(status="closed")
+    conversation.refresh_from_db()
+
+    first = message_send(
+        user=patient, conversation=conversation, text="hello", idempotency_key="k-1"
+    )
+    again = message_send(
+        user=patient, conversation=conversation, text="hello", idempotency_key="k-1"
+    )
+
+    assert again.replayed is True
+    assert again.user_message.pk == first.user_message.pk
+    assert Message.objects.filter(role="user", conversation__user=patient).count() == 1
+
+
+def test_starting_a_successor_is_audited_with_the_conversation_it_continues(
+    patient: Any, conversation: Conversation
+) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(status="closed")
+    conversation.refresh_from_db()
+
+    outcome = message_send(user=patient, conversation=conversation, text="hello")
+
+    created = audit_rows("CONVERSATION_CREATE", target_id=str(outcome.conversation_id))
+    assert [row.details for row in created] == [{"continued_from": conversation.pk}]
 
 
 def test_a_conversation_stays_open_while_in_use(patient: Any, settings: Any) -> None:
@@ -440,7 +492,7 @@ def test_a_retry_while_the_first_request_is_answering_is_told_to_wait(
 def test_a_retry_of_a_turn_whose_answer_was_lost_gets_a_fallback_reply(
     patient: Any, conversation: Conversation
 ) -> None:
-    from chat.services import STALE_TURN_SECONDS, idempotency_digest
+    from chat.turns import STALE_TURN_SECONDS, idempotency_digest
 
     stale = Message.objects.create(
         conversation=conversation,

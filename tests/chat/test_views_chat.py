@@ -195,27 +195,44 @@ def test_a_fallback_answer_says_the_ai_service_was_unavailable(
     assert FALLBACK_NOTICE in page(owner, conversation)
 
 
-def test_a_closed_conversation_offers_a_new_one(
+def test_a_closed_conversation_says_a_message_continues_in_a_new_one(
     owner: Client, conversation: Conversation
 ) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(status="closed")
 
     html = page(owner, conversation)
 
-    assert 'id="composer"' not in html
-    assert "Start a new conversation" in html
+    assert "Send a message to continue in a new conversation" in html
+    assert 'id="composer"' in html
 
 
-def test_posting_to_a_closed_conversation_explains_and_offers_a_new_one(
+def test_posting_to_a_closed_conversation_continues_in_a_new_one(
     owner: Client, conversation: Conversation
 ) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(status="closed")
 
     response = send(owner, conversation, text=SAMSUNG)
 
+    successor = Conversation.objects.get(continued_from=conversation)
+    assert response["Location"].startswith(f"/conversations/{successor.pk}/")
     html = owner.get(response["Location"]).content.decode()
-    assert "This conversation has ended" in html
+    assert f'href="/conversations/{conversation.pk}/"' in html
+    assert "which ended after a period of inactivity" in html
     assert conversation.messages.count() == 1
+    assert successor.messages.filter(role="user").count() == 1
+
+
+def test_a_closed_conversation_with_a_successor_links_to_it(
+    owner: Client, conversation: Conversation
+) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(status="closed")
+    send(owner, conversation, text=SAMSUNG)
+    successor = Conversation.objects.get(continued_from=conversation)
+
+    html = page(owner, conversation)
+
+    assert f'href="/conversations/{successor.pk}/"' in html
+    assert 'id="composer"' not in html
 
 
 def test_rename_changes_the_title_shown_in_the_list(

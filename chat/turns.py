@@ -1,0 +1,198 @@
+"""Storing conversation turns: the user's turn (continuing a closed conversation in
+its successor), the assistant's reply, and idempotent replays of a repeated key.
+
+Each write is one short transaction; only sanitized text reaches these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from chat import assistant, notices
+from chat.exceptions import ConversationClosed, MessageInProgress
+from chat.models import Conversation, Message
+from chat.services_conversations import quick_replies_json
+
+# A user turn with no reply after this long is finished from the rules on replay.
+STALE_TURN_SECONDS = 120
+# Successors followed from a closed conversation before giving up (each successor
+# is created on demand, so a chain longer than one only forms across timeouts).
+MAX_CONTINUATIONS = 20
+
+
+@dataclass(frozen=True)
+class MessageOutcome:
+    """What one user turn produced; ``notice`` tells the user what was removed."""
+
+    user_message: Message
+    reply: Message
+    notice: str = ""
+    replayed: bool = False
+
+    @property
+    def conversation_id(self) -> int:
+        """The conversation holding the turn (a successor when the one asked for
+        had closed)."""
+        return int(self.user_message.conversation_id)
+
+
+@dataclass(frozen=True)
+class ReplyDraft:
+    """An assistant reply before it is stored (text is already safe to store)."""
+
+    text: str
+    quick_replies: list[dict[str, str]]
+    source: str
+    state: dict[str, Any]
+    notice: str = ""
+    status: str = Message.Status.COMPLETE
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """What a user turn stores: sanitized text (or a button's label), the counts
+    of what was removed, and the button value when a button was pressed."""
+
+    text: str
+    redactions: dict[str, int]
+    quick_reply: str | None
+
+
+def idempotency_digest(key: str | None) -> str | None:
+    """SHA-256 hex of a client's idempotency key (the raw header is never stored)."""
+    if key is None or key == "":
+        return None
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
+def user_turn_write(
+    conversation: Conversation, turn: TurnInput, key: str | None
+) -> tuple[Message, Conversation]:
+    """One short transaction: lock the conversation, re-check it, store the turn.
+
+    A conversation idle past the timeout is closed here (cleanup may not have run
+    yet); a turn for a closed conversation goes to its successor, created on first
+    use (one successor per conversation: the row lock and the one-to-one key keep
+    concurrent turns together). Returns the message and the conversation holding it.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if locked.status == Conversation.Status.ACTIVE and not locked.is_open(now):
+            locked.status = Conversation.Status.CLOSED
+            locked.closed_at = now
+            locked.save(update_fields=["status", "closed_at", "updated_at"])
+            conversation.status, conversation.closed_at = locked.status, now
+        holder = locked
+        for _ in range(MAX_CONTINUATIONS):
+            if holder.status == Conversation.Status.ACTIVE:
+                break
+            holder = _successor(holder, now)
+        else:
+            raise ConversationClosed()
+        message = Message.objects.create(
+            conversation=holder,
+            role=Message.Role.USER,
+            text=turn.text,
+            redactions=turn.redactions,
+            idempotency_key=key,
+            created_at=now,
+        )
+        holder.last_activity_at = now
+        holder.save(update_fields=["last_activity_at", "updated_at"])
+    if holder.pk == conversation.pk:
+        conversation.state = dict(holder.state or {})
+        conversation.last_activity_at = now
+        return message, conversation
+    return message, holder
+
+
+def _successor(closed: Conversation, now: Any) -> Conversation:
+    """The conversation that continues ``closed`` (locked), created when absent."""
+    found = (
+        Conversation.objects.select_for_update().filter(continued_from=closed).first()
+    )
+    if found is not None:
+        if found.status == Conversation.Status.ACTIVE and not found.is_open(now):
+            found.status, found.closed_at = Conversation.Status.CLOSED, now
+            found.save(update_fields=["status", "closed_at", "updated_at"])
+        return found
+    return Conversation.objects.create(
+        user_id=closed.user_id,
+        continued_from=closed,
+        state=dict(assistant.welcome().state),
+        created_at=now,
+        last_activity_at=now,
+    )
+
+
+def reply_write(
+    conversation: Conversation, user_message: Message, draft: ReplyDraft
+) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        reply = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            text=draft.text,
+            quick_replies=draft.quick_replies,
+            source=draft.source,
+            status=draft.status,
+            notice=draft.notice,
+            in_reply_to=user_message,
+            created_at=max(now, user_message.created_at),
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(
+            state=draft.state, last_activity_at=now, updated_at=now
+        )
+    conversation.state = draft.state
+    conversation.last_activity_at = now
+    return reply
+
+
+def replay(conversation: Conversation, key: str) -> MessageOutcome | None:
+    """The stored outcome for an idempotency key, or None when the key is new.
+
+    The key is looked up in the conversation and along its successors, where a
+    turn sent after it closed was stored.
+    """
+    chain = [conversation.pk]
+    for _ in range(MAX_CONTINUATIONS):
+        nxt = Conversation.objects.filter(continued_from_id=chain[-1]).values_list(
+            "pk", flat=True
+        )
+        if not nxt:
+            break
+        chain.append(nxt[0])
+    user_message = Message.objects.filter(
+        conversation_id__in=chain, role=Message.Role.USER, idempotency_key=key
+    ).first()
+    if user_message is None:
+        return None
+    reply = user_message.replies.order_by("id").first()
+    if reply is None:
+        age = (timezone.now() - user_message.created_at).total_seconds()
+        if age < STALE_TURN_SECONDS:
+            raise MessageInProgress()
+        reply = _finish_stale_turn(user_message.conversation, user_message)
+    notice = notices.redaction_notice(user_message.redactions or {})
+    return MessageOutcome(user_message, reply, notice=notice, replayed=True)
+
+
+def _finish_stale_turn(conversation: Conversation, user_message: Message) -> Message:
+    # The process answering this turn died; answer it from the rules so the
+    # client's retry gets a reply instead of "in progress" forever.
+    conversation.refresh_from_db(fields=["state"])
+    rules = assistant.fallback(state=conversation.state or {}, text=user_message.text)
+    draft = ReplyDraft(
+        text=rules.text,
+        quick_replies=quick_replies_json(rules),
+        source=Message.Source.FALLBACK,
+        state=dict(rules.state),
+    )
+    return reply_write(conversation, user_message, draft)
