@@ -63,6 +63,28 @@ def test_another_user_gets_404_on_every_verb_and_it_is_audited(
 
 
 @pytest.mark.parametrize(("method", "url", "status"), ENDPOINTS)
+@pytest.mark.parametrize("persona", ["staff_member", "admin_user"])
+def test_staff_and_superusers_get_404_on_another_users_conversation_through_the_api(
+    persona: str,
+    request: pytest.FixtureRequest,
+    conversation: Conversation,
+    method: str,
+    url: str,
+    status: int,
+) -> None:
+    user = request.getfixturevalue(persona)
+    client = APIClient()
+    client.force_authenticate(user=user)
+
+    response = call(client, method, url.format(pk=conversation.pk))
+
+    assert response.status_code == 404
+    (event,) = audit_rows("ACCESS_DENIED", target_id=str(conversation.pk))
+    assert event.actor_id == user.pk
+    assert Conversation.objects.get(pk=conversation.pk).messages.count() == 1
+
+
+@pytest.mark.parametrize(("method", "url", "status"), ENDPOINTS)
 def test_anonymous_gets_401_or_403_on_every_verb(
     api: APIClient, conversation: Conversation, method: str, url: str, status: int
 ) -> None:
