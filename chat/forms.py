@@ -11,8 +11,8 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.validators import MaxLengthValidator
 
 from chat.services_accounts import PASSWORD_MAX_CHARS
+from chat.services_conversations import TITLE_MAX_CHARS
 
-TITLE_MAX_CHARS = 120
 QUICK_REPLY_MAX_CHARS = 64
 IDEMPOTENCY_KEY_MAX_CHARS = 64
 

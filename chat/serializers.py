@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from chat.services_conversations import TITLE_MAX_CHARS
+
 
 class StrictCharField(serializers.CharField):
     """A CharField that accepts JSON strings only (DRF would turn 123 into "123")."""
@@ -32,11 +34,11 @@ class MessageInputSerializer(serializers.Serializer):
 
 
 class ConversationCreateSerializer(serializers.Serializer):
-    title = StrictCharField(required=False, allow_blank=True, max_length=200)
+    title = StrictCharField(required=False, allow_blank=True, max_length=TITLE_MAX_CHARS)
 
 
 class ConversationRenameSerializer(serializers.Serializer):
-    title = StrictCharField(allow_blank=True, max_length=200)
+    title = StrictCharField(allow_blank=True, max_length=TITLE_MAX_CHARS)
 
 
 class CredentialsSerializer(serializers.Serializer):

@@ -170,7 +170,7 @@ def conversation_export_for_user(
         {
             "id": c.pk,
             "title": c.title,
-            "status": c.status,
+            "status": c.effective_status,
             "created_at": c.created_at.isoformat(),
             "last_activity_at": c.last_activity_at.isoformat(),
             "closed_at": c.closed_at.isoformat() if c.closed_at else None,

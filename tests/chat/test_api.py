@@ -187,6 +187,32 @@ def test_rename_returns_the_sanitized_title(
     assert response.json()["title"] == "mail [EMAIL]"
 
 
+def test_a_title_longer_than_the_limit_is_refused_not_cut(
+    patient_api: APIClient, conversation: Conversation
+) -> None:
+    from chat.services_conversations import TITLE_MAX_CHARS
+
+    response = patient_api.patch(
+        f"/api/conversations/{conversation.pk}/",
+        {"title": "x" * (TITLE_MAX_CHARS + 1)},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == ["title"]
+
+
+def test_the_export_shows_a_timed_out_conversation_as_closed(
+    patient_api: APIClient, conversation: Conversation, settings: Any
+) -> None:
+    settings.SESSION_TIMEOUT_HOURS = 1
+
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        data = patient_api.get(f"/api/conversations/{conversation.pk}/export/").json()
+
+    assert data["conversations"][0]["status"] == "closed"
+
+
 def test_rename_requires_a_string_title(
     patient_api: APIClient, conversation: Conversation
 ) -> None:
