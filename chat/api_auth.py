@@ -6,7 +6,6 @@ from typing import Any
 
 from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import extend_schema
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,10 +17,9 @@ from chat.serializers import (
     ErrorSerializer,
     TokenSerializer,
 )
-from chat.services_accounts import account_signup
+from chat.services_accounts import account_signup, api_token_issue, api_token_revoke
 from compliance.exceptions import LockedOut
-from compliance.models import AuditAction
-from compliance.services import audit_record, login_attempt
+from compliance.services import login_attempt
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 413: ErrorSerializer}
 
@@ -75,19 +73,11 @@ class TokenView(ChatAPIView):
         if user is None:
             body = {"error": "invalid_credentials", "message": "Login failed."}
             return Response(body, status=401, headers={"WWW-Authenticate": "Token"})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        return Response({"token": api_token_issue(user=user)})
 
     @extend_schema(request=None, responses={204: None, 403: ErrorSerializer})
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user=request.user).delete()
-        audit_record(
-            action=AuditAction.LOGOUT,
-            actor=request.user,
-            target_type="user",
-            target_id=request.user.pk,
-            request=request._request,
-        )
+        api_token_revoke(user=request.user, request=request._request)
         return Response(status=204)
 
 

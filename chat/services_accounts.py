@@ -1,4 +1,5 @@
-"""Account use cases the chat front-ends share: sign-up (audited).
+"""Account use cases the chat front-ends share: sign-up, API tokens, password change
+(each audited).
 
 Lives in chat because accounts sits below compliance (it cannot audit) and the web
 UI and the API must sign people up the same way.
@@ -15,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
+from rest_framework.authtoken.models import Token
 
 from accounts.models import normalize_username
 from chat.exceptions import SignupClosed, SignupInvalid
@@ -77,3 +79,33 @@ def _check_password(password: str, candidate: Any) -> None:
         password_validation.validate_password(password, user=candidate)
     except ValidationError as exc:
         raise SignupInvalid(["password"], [str(m) for m in exc.messages]) from None
+
+
+def api_token_issue(*, user: Any) -> str:
+    """The user's API token (created on first use). The login itself was audited
+    by the authentication signal."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return str(token.key)
+
+
+def api_token_revoke(*, user: Any, request: HttpRequest | None = None) -> None:
+    """Delete the user's API token (API logout); audits LOGOUT."""
+    Token.objects.filter(user=user).delete()
+    audit_record(
+        action=AuditAction.LOGOUT,
+        actor=user,
+        target_type="user",
+        target_id=user.pk,
+        request=request,
+    )
+
+
+def password_changed(*, user: Any, request: HttpRequest | None = None) -> None:
+    """Record a completed password change (Django's view did the change)."""
+    audit_record(
+        action=AuditAction.PASSWORD_CHANGE,
+        actor=user,
+        target_type="user",
+        target_id=user.pk,
+        request=request,
+    )

@@ -17,23 +17,11 @@ from django.views.decorators.http import require_http_methods
 
 from chat.exceptions import SignupInvalid
 from chat.forms import BoundedPasswordChangeForm, LoginForm, SignupForm
-from chat.services_accounts import account_signup
-from compliance.models import AuditAction
-from compliance.services import audit_record
+from chat.services_accounts import account_signup, password_changed
 
 # The session stores this backend so that the user is re-checked (is_active) on
 # every request by Django's ModelBackend, whichever backend authenticated first.
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
-
-
-def _audit_password_change(request: HttpRequest) -> None:
-    audit_record(
-        action=AuditAction.PASSWORD_CHANGE,
-        actor=request.user,  # type: ignore[arg-type]
-        target_type="user",
-        target_id=request.user.pk,
-        request=request,
-    )
 
 
 def _add_signup_errors(form: SignupForm, exc: SignupInvalid) -> None:
@@ -97,7 +85,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form: BoundedPasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
-        _audit_password_change(self.request)
+        password_changed(user=self.request.user, request=self.request)
         return response
 
 
