@@ -12,16 +12,22 @@ reference), but async so that no thread waits while the LLM answers:
 With ``Accept: text/event-stream`` the reply streams: ``event: delta`` {"text"} ...
 then ``event: done`` {"user_message", "reply"} (the 201 body), or ``event: error``
 {"error", "message"} when a stream is cut after text was shown (the partial text is
-stored as "incomplete"). Rules and fallback replies stream as one delta + done.
-Errors before the stream starts are ordinary JSON error responses.
+stored as "incomplete") or the turn could not be stored. Rules and fallback replies
+stream as one delta + done. Streamed text is released sanitized at sentence ends
+(chat.stream_redaction). Errors before the stream starts are ordinary JSON error
+responses.
+
+Phase 3 runs once per turn, whatever ends it: the reply, an error, or a client
+that went away (a cancelled request still releases the limit slot and any
+half-open trial slot, shielded from the cancellation).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +43,13 @@ from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
 
-from chat import api, llm, llm_pipeline, llm_stream, sanitizer, selectors, services
+from chat import api, llm, llm_pipeline, llm_stream, selectors, services
 from chat.exceptions import ChatError
 from chat.limits import RateLimited
 from chat.serializers import MessageInputSerializer
+from chat.stream_redaction import SanitizingRelay
 from stepsync.api import exception_handler
+from stepsync.sharedstate import SharedStateUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +57,10 @@ STREAM_ERROR = {
     "error": "stream_interrupted",
     "message": "The reply was interrupted. Please try again.",
 }
-# A relayed piece ends at a sentence or line end, so the sanitizer sees whole units.
-_BOUNDARY = re.compile(r"[.!?:;](?=\s)|\n")
-_MAX_HELD = 400
+UNAVAILABLE = {
+    "error": "unavailable",
+    "message": "The service is busy. Please try again shortly.",
+}
 
 
 @dataclass
@@ -67,41 +76,7 @@ class _Pending:
     admission: llm_pipeline.Admission
     state_before: dict[str, Any]
     request: HttpRequest
-
-
-class SanitizingRelay:
-    """Holds streamed text until a sentence/line end, then hands out its sanitized
-    form; the stored reply is sanitized again as a whole."""
-
-    def __init__(self) -> None:
-        self.pending = ""
-        self.parts: list[str] = []
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-    def feed(self, piece: str) -> str:
-        self.parts.append(piece)
-        self.pending += piece
-        cut = -1
-        for match in _BOUNDARY.finditer(self.pending):
-            cut = match.end()
-        if cut < 0 and len(self.pending) > _MAX_HELD:
-            cut = self.pending.rfind(" ") + 1 or len(self.pending)
-        if cut <= 0:
-            return ""
-        head, self.pending = self.pending[:cut], self.pending[cut:]
-        return _clean(head)
-
-    def flush(self) -> str:
-        head, self.pending = self.pending, ""
-        return _clean(head) if head else ""
-
-
-def _clean(text: str) -> str:
-    result = sanitizer.sanitize(text)
-    return "" if result.blocked else result.text
+    finish_started: bool = False
 
 
 # --- errors -----------------------------------------------------------------------
@@ -111,6 +86,8 @@ def _error_response(exc: Exception) -> HttpResponse:
         if isinstance(exc, RateLimited):
             response["Retry-After"] = str(exc.retry_after)
         return response
+    if isinstance(exc, SharedStateUnavailable):
+        return JsonResponse(UNAVAILABLE, status=503)
     if isinstance(exc, RequestDataTooBig | api.RequestTooLarge):
         body = {"error": "too_large", "message": api.RequestTooLarge.default_detail}
         return JsonResponse(body, status=413)
@@ -130,6 +107,7 @@ _HANDLED = (
     Http404,
     RequestDataTooBig,
     DatabaseError,
+    SharedStateUnavailable,
 )
 
 
@@ -176,6 +154,7 @@ def _begin(request: HttpRequest, pk: int, streamed: bool) -> _Done | _Pending:
     )
     if isinstance(started, services.MessageOutcome):
         return _Done(started)
+    conversation = started.conversation  # a successor when the asked one had closed
     state_before = dict(conversation.state or {})
     admission = None
     if llm_pipeline.wants_llm(
@@ -215,7 +194,11 @@ def _finish(
     error: llm.LLMError | None,
     stats: llm.CallStats,
     streamed: bool,
-) -> services.MessageOutcome:
+) -> services.MessageOutcome | None:
+    """Conclude the call and store the reply; None when phase 3 already ran."""
+    if pending.finish_started:
+        return None
+    pending.finish_started = True
     llm_pipeline.llm_conclude(
         admission=pending.admission,
         error=error,
@@ -251,37 +234,54 @@ async def _stream_done(outcome: services.MessageOutcome) -> AsyncIterator[bytes]
 async def _stream_llm(pending: _Pending) -> AsyncIterator[bytes]:
     stats = llm.CallStats()
     relay = SanitizingRelay()
-    error: llm.LLMError | None = None
-    finished = False
     try:
+        error: llm.LLMError | None = None
         try:
-            async for piece in llm_stream.stream(
-                pending.admission.messages, stats=stats
-            ):
-                shown = relay.feed(piece)
-                if shown:
-                    yield _sse("delta", {"text": shown})
+            async with contextlib.aclosing(
+                llm_stream.stream(pending.admission.messages, stats=stats)
+            ) as pieces:
+                async for piece in pieces:
+                    shown = relay.feed(piece)
+                    if shown:
+                        yield _sse("delta", {"text": shown})
             tail = relay.flush()
             if tail:
                 yield _sse("delta", {"text": tail})
         except llm.LLMError as exc:
             error = exc
-        outcome = await sync_to_async(_finish)(pending, relay.text, error, stats, True)
-        finished = True
-        if outcome.reply.status == "incomplete":
+        except Exception:  # boundary of the LLM call: a bug must not cost the reply
+            logger.exception(
+                "llm.stream_unexpected_error conversation=%s", pending.conversation.pk
+            )
+            error = llm.LLMError("internal", permanent=True)
+        try:
+            outcome = await sync_to_async(_finish)(
+                pending, relay.text, error, stats, True
+            )
+        except Exception:  # the stream is open: end it with an event, not a reset
+            logger.exception(
+                "llm.stream_finish_failed conversation=%s", pending.conversation.pk
+            )
+            outcome = None
+        if outcome is None or outcome.reply.status == "incomplete":
             yield _sse("error", STREAM_ERROR)
             return
         if error is not None:  # nothing was shown: the fallback streams instead
             yield _sse("delta", {"text": outcome.reply.text})
         yield _sse("done", api.outcome_json(outcome))
     finally:
-        if not finished:
-            # The client went away mid-stream: still release the slot and store the
-            # turn as incomplete (shielded from the cancellation).
-            gone = llm.LLMError("client_disconnected", permanent=True)
-            await asyncio.shield(
-                sync_to_async(_finish)(pending, relay.text, gone, stats, True)
-            )
+        # The client went away mid-stream: still release the slots and store the
+        # turn (shielded from the cancellation). A no-op once phase 3 has run.
+        await _conclude_abandoned(pending, relay.text, stats, streamed=True)
+
+
+async def _conclude_abandoned(
+    pending: _Pending, text: str, stats: llm.CallStats, *, streamed: bool
+) -> None:
+    if pending.finish_started:
+        return
+    gone = llm_pipeline.client_gone()
+    await asyncio.shield(sync_to_async(_finish)(pending, text, gone, stats, streamed))
 
 
 def _sse_response(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
@@ -308,9 +308,22 @@ async def message_create(request: HttpRequest, pk: int) -> HttpResponse:
         return JsonResponse(api.outcome_json(begun.outcome), status=201)
     if streamed:
         return _sse_response(_stream_llm(begun))
+    return await _reply_json(begun)
+
+
+async def _reply_json(pending: _Pending) -> HttpResponse:
     stats = llm.CallStats()
-    text, error = await llm_pipeline.call_complete(begun.admission.messages, stats)
-    outcome = await sync_to_async(_finish)(begun, text, error, stats, False)
+    try:
+        text, error = await llm_pipeline.call_complete(
+            pending.admission.messages, stats
+        )
+        outcome = await sync_to_async(_finish)(pending, text, error, stats, False)
+    except _HANDLED as exc:
+        return _error_response(exc)
+    finally:
+        # A cancelled request (the client went away) still releases its slots.
+        await _conclude_abandoned(pending, "", stats, streamed=False)
+    assert outcome is not None  # phase 3 ran here first
     return JsonResponse(api.outcome_json(outcome), status=201)
 
 

@@ -1,100 +1,78 @@
-"""Circuit breaker for the LLM, shared by every worker process (resilience4j's shape).
+"""The LLM circuit breaker over shared state, and its operator API (contract F).
 
-States: ``closed`` → ``open`` (after ``failure_threshold`` consecutive failures, or a
-failure rate ≥ ``failure_rate_threshold`` % over the last ``window_size`` calls once
-``minimum_calls`` were seen) → ``half_open`` after ``open_seconds`` → ``closed`` after
-``success_threshold`` successful trial calls, or back to ``open`` on a failed one.
-``half_open`` admits at most ``half_open_max_calls`` trial calls at a time. Operators
-can also force it ``forced_open`` or ``disabled`` (always admits, records nothing).
-Results classified ``ignored`` (4xx other than 429) never count; with
-``slow_call_seconds`` > 0, a successful call slower than that counts as a failure.
+The rules (closed / open / half-open, forced-open and disabled for operators) live in
+chat.breaker_machine as pure transitions; this module runs them against the shared
+store and records what changed.
 
 Sharing: the whole state is one small JSON document in stepsync.sharedstate (database
 or Redis), changed only by compare-and-set, so two processes can never both make the
-same transition and exactly one transition row is written per change.
-
-Time: processes share no monotonic clock, so the state stores wall-clock epoch
-seconds (``opened_at``, ``open_until``). A wall-clock jump cannot keep it open past its
-timeout: the open period ends at ``min(open_until, opened_at + open_seconds)`` and a
-clock reading before ``opened_at`` (the clock went back) ends it at once. A forward
-jump ends it early, which only lets one trial call through. Trial-call slots are
-bounded the same way (``probe_lease_seconds``), so a crashed worker cannot hold one.
+same transition and exactly one transition row is written per change. Every
+transition is stored as a BreakerTransition row and audited, with the consecutive
+failures and the next attempt time. When the shared store is unreachable,
+``allow()`` refuses (fail closed: the user gets the rules fallback) and ``record()``
+gives up quietly (trial slots and counters heal by their leases).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
+from chat.breaker_machine import (
+    CLOSED,
+    DISABLED,
+    FAILURE,
+    FORCED_OPEN,
+    HALF_OPEN,
+    IGNORED,
+    OPEN,
+    STATES,
+    SUCCESS,
+    BreakerConfig,
+    BreakerRejected,
+    BreakerState,
+    Permit,
+    Step,
+    admit,
+    classify,
+    operator_set,
+    report,
+)
+from stepsync.sharedstate import SharedStateUnavailable, SharedStore, default_store
 
-from stepsync.sharedstate import SharedStore, default_store
+__all__ = [
+    "CLOSED",
+    "DISABLED",
+    "FAILURE",
+    "FORCED_OPEN",
+    "HALF_OPEN",
+    "IGNORED",
+    "OPEN",
+    "STATES",
+    "SUCCESS",
+    "Breaker",
+    "BreakerConfig",
+    "BreakerRejected",
+    "BreakerSnapshot",
+    "Permit",
+    "breaker_disable",
+    "breaker_force_close",
+    "breaker_force_open",
+    "breaker_reset",
+    "breaker_snapshot",
+    "breaker_transitions",
+    "get_breaker",
+    "record_transition",
+]
 
 logger = logging.getLogger(__name__)
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
-FORCED_OPEN, DISABLED = "forced_open", "disabled"
-STATES = (CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED)
-SUCCESS, FAILURE, IGNORED = "success", "failure", "ignored"
 CAS_ATTEMPTS = 64
-# Workers on different hosts disagree by a little; a clock only "went back" when it
-# reads earlier than opened_at by more than this.
-CLOCK_SLACK_SECONDS = 5.0
-
-
-class BreakerRejected(Exception):
-    """The breaker refused the call (code ``breaker_open``); carries no content."""
-
-    def __init__(self, state: str, next_attempt_at: float | None) -> None:
-        super().__init__("breaker_open")
-        self.code = "breaker_open"
-        self.state = state
-        self.next_attempt_at = next_attempt_at
-
-
-@dataclass(frozen=True)
-class BreakerConfig:
-    """Thresholds; ``from_settings()`` reads the CIRCUIT_BREAKER_* settings."""
-
-    failure_threshold: int = 5
-    success_threshold: int = 2
-    open_seconds: float = 60.0
-    window_size: int = 20
-    minimum_calls: int = 10
-    failure_rate_threshold: float = 50.0
-    slow_call_seconds: float = 0.0
-    half_open_max_calls: int = 1
-    probe_lease_seconds: float = 120.0
-
-    @classmethod
-    def from_settings(cls) -> BreakerConfig:
-        return cls(
-            failure_threshold=settings.CIRCUIT_BREAKER_FAILURE_THRESHOLD,
-            success_threshold=settings.CIRCUIT_BREAKER_SUCCESS_THRESHOLD,
-            open_seconds=float(settings.CIRCUIT_BREAKER_TIMEOUT_SECONDS),
-            window_size=settings.CIRCUIT_BREAKER_WINDOW_SIZE,
-            minimum_calls=settings.CIRCUIT_BREAKER_MINIMUM_CALLS,
-            failure_rate_threshold=settings.CIRCUIT_BREAKER_FAILURE_RATE_THRESHOLD,
-            slow_call_seconds=settings.CIRCUIT_BREAKER_SLOW_CALL_SECONDS,
-            half_open_max_calls=settings.CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS,
-            probe_lease_seconds=settings.LLM_DEADLINE_SECONDS + 30.0,
-        )
-
-
-@dataclass(frozen=True)
-class Permit:
-    """Admission ticket from ``allow()``; hand it back to ``record()``."""
-
-    name: str
-    state: str
-    probe_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,53 +89,7 @@ class BreakerSnapshot:
     updated_at: datetime | None
 
 
-@dataclass
-class _State:
-    state: str = CLOSED
-    failures: int = 0
-    successes: int = 0
-    window: str = ""
-    opened_at: float = 0.0
-    open_until: float = 0.0
-    probes: dict[str, float] = field(default_factory=dict)
-    updated: float = 0.0
-
-    @classmethod
-    def load(cls, text: str) -> _State:
-        if not text:
-            return cls()
-        raw = json.loads(text)
-        state = raw.get("s", CLOSED)
-        return cls(
-            state=state if state in STATES else CLOSED,
-            failures=int(raw.get("cf", 0)),
-            successes=int(raw.get("cs", 0)),
-            window=str(raw.get("w", "")),
-            opened_at=float(raw.get("oa", 0.0)),
-            open_until=float(raw.get("ou", 0.0)),
-            probes={str(k): float(v) for k, v in raw.get("p", {}).items()},
-            updated=float(raw.get("u", 0.0)),
-        )
-
-    def dump(self) -> str:
-        doc = {
-            "s": self.state,
-            "cf": self.failures,
-            "cs": self.successes,
-            "w": self.window,
-            "oa": self.opened_at,
-            "ou": self.open_until,
-            "p": self.probes,
-            "u": self.updated,
-        }
-        return json.dumps(doc, separators=(",", ":"))
-
-    def copy(self) -> _State:
-        return replace(self, probes=dict(self.probes))
-
-
 TransitionHook = Callable[..., None]
-_Step = tuple["_State | None", Any, str]
 
 
 def _epoch_to_dt(value: float) -> datetime | None:
@@ -183,22 +115,10 @@ class Breaker:
         self.on_transition = on_transition or record_transition
         self.key = f"breaker:{name}"
 
-    # --- time rules --------------------------------------------------------------
-    def open_elapsed(self, st: _State, now: float) -> bool:
-        """True when the open period is over; a clock that went back ends it."""
-        if now < st.opened_at - CLOCK_SLACK_SECONDS:
-            return True
-        return now >= min(st.open_until, st.opened_at + self.config.open_seconds)
-
-    def _live_probes(self, st: _State, now: float) -> dict[str, float]:
-        lease = self.config.probe_lease_seconds
-        slack = CLOCK_SLACK_SECONDS
-        return {k: v for k, v in st.probes.items() if v - slack <= now < v + lease}
-
     # --- the CAS loop ------------------------------------------------------------
     def _update(
         self,
-        step: Callable[[_State, float], _Step],
+        step: Callable[[BreakerState, float], Step],
         *,
         actor: Any = None,
         request: Any = None,
@@ -207,7 +127,7 @@ class Breaker:
     ) -> Any:
         for _ in range(CAS_ATTEMPTS):
             current = self.store.read(self.key)
-            old = _State.load(current.value)
+            old = BreakerState.load(current.value)
             now = self.clock()
             new, result, reason = step(old.copy(), now)
             if new is None:
@@ -223,7 +143,12 @@ class Breaker:
         return default
 
     def _announce(
-        self, old: _State, new: _State, reason: str, actor: Any, request: Any
+        self,
+        old: BreakerState,
+        new: BreakerState,
+        reason: str,
+        actor: Any,
+        request: Any,
     ) -> None:
         next_at = new.open_until if new.state == OPEN else 0.0
         logger.warning(
@@ -248,119 +173,55 @@ class Breaker:
         except Exception:  # loop boundary: a record failure must not undo the change
             logger.exception("breaker.transition_record_failed name=%s", self.name)
 
-    def _open(self, st: _State, now: float) -> _State:
-        st.state, st.successes, st.probes = OPEN, 0, {}
-        st.opened_at, st.open_until = now, now + self.config.open_seconds
-        return st
-
-    # --- admission -----------------------------------------------------------------
+    # --- admission and results -----------------------------------------------------
     def allow(self) -> Permit:
-        """Admit one call or raise ``BreakerRejected``. Closed state costs one read."""
-        cfg = self.config
+        """Admit one call or raise ``BreakerRejected``. Closed state costs one read.
 
-        def step(st: _State, now: float) -> _Step:
-            if st.state in (CLOSED, DISABLED):
-                return None, Permit(self.name, st.state), ""
-            if st.state == FORCED_OPEN:
-                return None, BreakerRejected(st.state, None), ""
-            reason = ""
-            if st.state == OPEN:
-                if not self.open_elapsed(st, now):
-                    return None, BreakerRejected(st.state, st.open_until), ""
-                went_back = now < st.opened_at - CLOCK_SLACK_SECONDS
-                reason = "clock_went_back" if went_back else "open_elapsed"
-                st.state, st.successes, st.probes = HALF_OPEN, 0, {}
-            probes = self._live_probes(st, now)
-            if len(probes) >= cfg.half_open_max_calls:
-                if reason:  # record the transition even though no slot is left
-                    st.probes = probes
-                    return st, BreakerRejected(HALF_OPEN, None), reason
-                return None, BreakerRejected(HALF_OPEN, None), ""
-            probe_id = secrets.token_hex(6)
-            probes[probe_id] = now
-            st.probes = probes
-            return st, Permit(self.name, HALF_OPEN, probe_id), reason or "probe"
-
-        result = self._update(step, default=BreakerRejected(HALF_OPEN, None))
+        Raises SharedStateUnavailable when the shared store cannot be reached (the
+        caller fails closed)."""
+        result = self._update(
+            lambda st, now: admit(st, now, self.config, self.name),
+            default=BreakerRejected(HALF_OPEN, None),
+        )
         if isinstance(result, BreakerRejected):
             raise result
         return result
 
-    # --- results -------------------------------------------------------------------
-    def classify(self, outcome: str, duration: float) -> str:
-        """Apply the slow-call rule: a slow success counts as a failure."""
-        slow = self.config.slow_call_seconds
-        if outcome == SUCCESS and slow > 0 and duration > slow:
-            return FAILURE
-        return outcome
-
     def record(self, permit: Permit, *, outcome: str, duration: float = 0.0) -> str:
         """Report a permitted call's result (success/failure/ignored); returns the
-        state after it. Calls admitted in an earlier state never move a newer one."""
+        state after it ("" when the store could not be reached). Calls admitted in
+        an earlier state never move a newer one."""
         if permit.state == DISABLED:
             return DISABLED
-        kind = self.classify(outcome, duration)
-        cfg = self.config
-
-        def step(st: _State, now: float) -> _Step:
-            if st.state == HALF_OPEN and permit.probe_id in st.probes:
-                st.probes.pop(permit.probe_id)
-                if kind == FAILURE:
-                    return self._open(st, now), OPEN, "probe_failed"
-                if kind == SUCCESS:
-                    st.successes += 1
-                    if st.successes >= cfg.success_threshold:
-                        st.state, st.failures, st.successes, st.window = (
-                            CLOSED,
-                            0,
-                            0,
-                            "",
-                        )
-                        st.opened_at = st.open_until = 0.0
-                        return st, CLOSED, "probes_succeeded"
-                return st, st.state, ""
-            if st.state != CLOSED or permit.state != CLOSED or kind == IGNORED:
-                return None, st.state, ""
-            mark = "F" if kind == FAILURE else "S"
-            st.window = (
-                (st.window + mark)[-cfg.window_size :] if cfg.window_size else ""
+        kind = classify(outcome, duration, self.config)
+        try:
+            return str(
+                self._update(
+                    lambda st, now: report(st, now, self.config, permit, kind),
+                    default="",
+                )
             )
-            st.failures = st.failures + 1 if kind == FAILURE else 0
-            if kind == FAILURE and st.failures >= cfg.failure_threshold:
-                return self._open(st, now), OPEN, "consecutive_failures"
-            if kind == FAILURE and self._rate_exceeded(st.window):
-                return self._open(st, now), OPEN, "failure_rate"
-            return st, CLOSED, ""
-
-        return str(self._update(step, default=""))
-
-    def _rate_exceeded(self, window: str) -> bool:
-        cfg = self.config
-        if not window or len(window) < max(cfg.minimum_calls, 1):
-            return False
-        return 100.0 * window.count("F") / len(window) >= cfg.failure_rate_threshold
+        except SharedStateUnavailable:
+            logger.warning("breaker.store_unavailable name=%s op=record", self.name)
+            return ""
 
     # --- operators and views -----------------------------------------------------
     def set_state(
         self, to_state: str, *, reason: str, actor: Any = None, request: Any = None
     ) -> str:
         """Operator transition (reset/force); returns the previous state."""
-
-        def step(st: _State, now: float) -> _Step:
-            previous = st.state
-            fresh = _State(state=to_state)
-            if to_state == OPEN:
-                fresh = self._open(fresh, now)
-            return fresh, previous, reason
-
         return str(
             self._update(
-                step, actor=actor, request=request, default="", always_announce=True
+                lambda st, now: operator_set(st, now, self.config, to_state, reason),
+                actor=actor,
+                request=request,
+                default="",
+                always_announce=True,
             )
         )
 
     def snapshot(self) -> BreakerSnapshot:
-        st = _State.load(self.store.read(self.key).value)
+        st = BreakerState.load(self.store.read(self.key).value)
         window = st.window
         rate = 100.0 * window.count("F") / len(window) if window else 0.0
         next_at = st.open_until if st.state == OPEN else 0.0

@@ -10,10 +10,16 @@ or a Redis Lua script), so N concurrent requests from any number of processes le
 exactly ``limit`` through. Windows start at their first hit; a window whose end is
 further away than its length (the wall clock went back) restarts. Users are keyed by
 primary key; anonymous callers never reach these checks (the API requires login).
+
+When the shared store is unreachable (``SharedStateUnavailable``) the message rate
+check fails open (logged ``limits.store_unavailable``: users still get rule answers),
+while ``llm_slot_acquire`` raises it so that LLM admission fails closed to the rules
+fallback; releasing a slot then gives up quietly (the in-flight count expires).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -22,7 +28,9 @@ from typing import Any
 from django.conf import settings
 
 from chat.exceptions import ChatError
-from stepsync.sharedstate import SharedStore, default_store
+from stepsync.sharedstate import SharedStateUnavailable, SharedStore, default_store
+
+logger = logging.getLogger(__name__)
 
 MINUTE, HOUR = 60.0, 3600.0
 
@@ -63,15 +71,22 @@ def _retry_after(reset_at: float, now: float) -> int:
 def message_rate_check(
     *, user_id: int, store: SharedStore | None = None, now: float | None = None
 ) -> None:
-    """Count one message of ``user_id``; raise RateLimited("messages") past the limit."""
+    """Count one message of ``user_id``; raise RateLimited("messages") past the limit.
+
+    Fails open when the shared store is unreachable (the message is not counted).
+    """
     store = store or default_store()
     now = time.time() if now is None else now
-    counted = store.incr_within(
-        f"rl:msg:u{int(user_id)}",
-        limit=settings.RATE_LIMIT_MESSAGES_PER_MINUTE,
-        window_seconds=MINUTE,
-        now=now,
-    )
+    try:
+        counted = store.incr_within(
+            f"rl:msg:u{int(user_id)}",
+            limit=settings.RATE_LIMIT_MESSAGES_PER_MINUTE,
+            window_seconds=MINUTE,
+            now=now,
+        )
+    except SharedStateUnavailable:
+        logger.warning("limits.store_unavailable scope=messages user=%s", int(user_id))
+        return
     if not counted.allowed:
         raise RateLimited("messages", _retry_after(counted.reset_at, now))
 
@@ -80,7 +95,9 @@ def llm_slot_acquire(
     *, user_id: int, store: SharedStore | None = None, now: float | None = None
 ) -> LLMSlot:
     """Admit one LLM call for ``user_id`` or raise RateLimited (scope
-    "concurrent", "user_hour" or "global_hour"); refunds on refusal."""
+    "concurrent", "user_hour" or "global_hour"); refunds on refusal.
+
+    Raises SharedStateUnavailable when the store is unreachable (fail closed)."""
     store = store or default_store()
     now = time.time() if now is None else now
     uid = int(user_id)
@@ -101,16 +118,31 @@ def llm_slot_acquire(
         (user_hour_key, settings.RATE_LIMIT_CALLS_PER_USER_HOUR, "user_hour"),
         ("rl:llm:hour:all", settings.RATE_LIMIT_CALLS_PER_HOUR, "global_hour"),
     )
-    for key, limit, scope in steps:
-        counted = store.incr_within(key, limit=limit, window_seconds=HOUR, now=now)
-        if not counted.allowed:
-            store.decr(concurrency_key)
-            if scope == "global_hour":
-                store.decr(user_hour_key)
-            raise RateLimited(scope, _retry_after(counted.reset_at, now))
+    taken = [concurrency_key]
+    try:
+        for key, limit, scope in steps:
+            counted = store.incr_within(key, limit=limit, window_seconds=HOUR, now=now)
+            if not counted.allowed:
+                raise RateLimited(scope, _retry_after(counted.reset_at, now))
+            taken.append(key)
+    except (RateLimited, SharedStateUnavailable):
+        _refund(store, taken)
+        raise
     return LLMSlot(uid, concurrency_key)
 
 
+def _refund(store: SharedStore, keys: list[str]) -> None:
+    try:
+        for key in keys:
+            store.decr(key)
+    except SharedStateUnavailable:
+        logger.warning("limits.store_unavailable scope=refund")
+
+
 def llm_slot_release(slot: LLMSlot, *, store: SharedStore | None = None) -> None:
-    """Free the in-flight slot (the hourly counts stay spent)."""
-    (store or default_store()).decr(slot.concurrency_key)
+    """Free the in-flight slot (the hourly counts stay spent). Never raises for an
+    unreachable store: the in-flight count then expires after its quiet window."""
+    try:
+        (store or default_store()).decr(slot.concurrency_key)
+    except SharedStateUnavailable:
+        logger.warning("limits.store_unavailable scope=release user=%s", slot.user_id)

@@ -6,12 +6,16 @@ transaction and no thread is held while the model answers:
 
 1. ``llm_admit`` (sync): per-user/global limits and the in-flight slot, the shared
    breaker, and the prompt (sanitized history trimmed to the token budget).
-   A refusal is answered at once with the rules fallback.
+   A refusal is answered at once with the rules fallback; so is an unreachable
+   shared store (fail closed, outcome "state_unavailable").
 2. the call itself (async: ``chat.llm.complete`` / ``chat.llm_stream.stream``).
 3. ``llm_conclude`` (sync): release the slot, report to the breaker, store the
    LLMCall record (never content), open an incident on credential errors, and turn
    the reply into a ``ReplyDraft``: the model's text is sanitized again, and any
-   failure becomes the rules answer with source "fallback" and a notice.
+   failure becomes the rules answer with source "fallback" and a notice. It runs
+   at most once per admission, whatever path ends the call (a reply, an error, a
+   client that went away), so the slot and a half-open trial slot are released
+   exactly once; callers run it in ``finally``.
 
 A stream cut after text was shown is stored as status "incomplete" (sanitized
 partial text, with the interrupted notice): it is never a complete answer, it is
@@ -31,6 +35,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from chat import assistant, breaker, limits, llm, notices, prompting, sanitizer
 from chat.models import LLMCall, Message
+from stepsync.sharedstate import SharedStateUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,13 @@ class Admission:
     permit: breaker.Permit
     messages: list[dict[str, str]]
     started: float
+    concluded: bool = False
+
+
+def client_gone() -> llm.LLMError:
+    """The error a call ends with when its client went away (never a breaker
+    failure)."""
+    return llm.LLMError("client_disconnected", permanent=True)
 
 
 def wants_llm(
@@ -94,7 +106,8 @@ def llm_admit(
     """Phase 1: take a limit slot and a breaker permit and build the prompt.
 
     Returns (admission, "") or (None, refusal code: "rate_limited", "breaker_open",
-    "prompt_blocked"); a refusal is recorded as an LLMCall with that outcome.
+    "prompt_blocked", "state_unavailable"); a refusal is recorded as an LLMCall
+    with that outcome.
     """
     from chat.services import conversation_context
 
@@ -102,6 +115,8 @@ def llm_admit(
         slot = limits.llm_slot_acquire(user_id=user_id)
     except limits.RateLimited:
         return None, _refused(user_id, conversation, "rate_limited", streamed)
+    except SharedStateUnavailable:
+        return None, _refused(user_id, conversation, "state_unavailable", streamed)
     the_breaker = breaker.get_breaker()
     try:
         permit = the_breaker.allow()
@@ -110,13 +125,20 @@ def llm_admit(
         return None, _refused(
             user_id, conversation, "breaker_open", streamed, rejected.state
         )
+    except SharedStateUnavailable:
+        limits.llm_slot_release(slot)
+        return None, _refused(user_id, conversation, "state_unavailable", streamed)
     try:
         history = conversation_context(conversation=conversation)
         messages = prompting.build_messages(history=history)
-    except prompting.PromptBlocked:
+    except BaseException as exc:
+        # Whatever stops the prompt (a blocked turn, a database error) frees both
+        # slots now rather than when their leases run out.
         limits.llm_slot_release(slot)
         the_breaker.record(permit, outcome=breaker.IGNORED)
-        return None, _refused(user_id, conversation, "prompt_blocked", streamed)
+        if isinstance(exc, prompting.PromptBlocked):
+            return None, _refused(user_id, conversation, "prompt_blocked", streamed)
+        raise
     admission = Admission(
         user_id, conversation.pk, slot, permit, messages, time.monotonic()
     )
@@ -157,8 +179,12 @@ def llm_conclude(
 ) -> str:
     """Phase 3 bookkeeping: slot, breaker, LLMCall row, credential incident.
 
-    Returns the breaker state after the report. Never sees or stores content.
+    Idempotent per admission: only the first call does anything (later ones return
+    ""). Returns the breaker state after the report. Never sees or stores content.
     """
+    if admission.concluded:
+        return ""
+    admission.concluded = True
     limits.llm_slot_release(admission.slot)
     duration = time.monotonic() - admission.started
     state = breaker.get_breaker().record(
@@ -288,8 +314,13 @@ def reply_draft_sync(
     if admission is None:
         return fallback_draft(state=state_before, sanitized_text=sanitized_text)
     stats = llm.CallStats()
-    text, error = async_to_sync(call_complete)(admission.messages, stats)
-    llm_conclude(admission=admission, error=error, stats=stats, streamed=False)
+    text, error = "", client_gone()
+    try:
+        text, error = async_to_sync(call_complete)(admission.messages, stats)
+    finally:
+        # Also when the request is cancelled mid-call: the slot and a trial slot
+        # must not wait for their leases.
+        llm_conclude(admission=admission, error=error, stats=stats, streamed=False)
     draft = None if error else llm_draft(text=text, rules_reply=assistant_reply)
     return draft or fallback_draft(state=state_before, sanitized_text=sanitized_text)
 
@@ -297,8 +328,15 @@ def reply_draft_sync(
 async def call_complete(
     messages: list[dict[str, str]], stats: llm.CallStats
 ) -> tuple[str, llm.LLMError | None]:
-    """Phase 2 (non-streamed): the reply text or the LLMError, never raising it."""
+    """Phase 2 (non-streamed): the reply text or the LLMError, never raising one.
+
+    An unexpected exception is logged (event name only) and becomes
+    LLMError("internal"), so the user still gets the fallback.
+    """
     try:
         return await llm.complete(messages, stats=stats), None
     except llm.LLMError as error:
         return "", error
+    except Exception:  # boundary of the LLM call: a bug must not cost the reply
+        logger.exception("llm.call_unexpected_error")
+        return "", llm.LLMError("internal", permanent=True)

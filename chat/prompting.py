@@ -11,7 +11,8 @@ Tokens are estimated, not counted by the model's tokenizer: ceil(chars / 3.5) pl
 per message, which over-estimates English text for Llama-3-class tokenizers (about 4
 characters per token), and the margin covers the rest. User turns are passed through
 the sanitizer once more before they leave (defence in depth; a sanitizer failure
-refuses the call: it fails closed).
+refuses the call: it fails closed). The latest user turn is always sent, cut if
+needed, never dropped for the sake of the budget.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ CHARS_PER_TOKEN = 3.5
 MESSAGE_OVERHEAD_TOKENS = 4
 MARGIN_FRACTION = 0.10
 MARGIN_TOKENS = 64
+# The latest user turn keeps at least this many tokens, even over budget.
+MIN_USER_TOKENS = 32
 ROLES = ("user", "assistant")
 
 
 class PromptBlocked(Exception):
-    """The outgoing prompt could not be proven clean (code ``prompt_blocked``)."""
+    """The outgoing prompt could not be proven clean, or has no user turn (code
+    ``prompt_blocked``)."""
 
     def __init__(self) -> None:
         super().__init__("prompt_blocked")
@@ -79,38 +83,51 @@ def _resanitize(text: str) -> str:
 def build_messages(
     *, history: Iterable[dict[str, str]], budget: int | None = None
 ) -> list[dict[str, str]]:
-    """System prompt + the newest turns that fit ``budget`` (oldest first).
+    """System prompt + the latest user turn + the older turns that fit ``budget``.
 
-    ``history`` is ``conversation_context()`` output: stored sanitized text. The
-    newest turn is always kept (cut to fit if it alone is too long). Raises
-    PromptBlocked when the sanitizer cannot vouch for a user turn.
+    ``history`` is ``conversation_context()`` output: stored sanitized text, oldest
+    first. The prompt always ends with the latest user turn: it is kept first, cut
+    (to its end) when too long, and given at least MIN_USER_TOKENS even when the
+    system prompt alone fills the budget (the safety margin absorbs that). Older
+    turns are added newest-first while they fit. Raises PromptBlocked when the
+    sanitizer cannot vouch for a user turn, or when there is no user turn at all
+    (a prompt without the user's turn is never sent).
     """
     budget = token_budget() if budget is None else budget
     system = system_prompt()
-    remaining = budget - estimate_tokens(system)
     turns = [
         {"role": item["role"], "content": str(item.get("content", ""))}
         for item in history
         if item.get("role") in ROLES and item.get("content")
     ]
-    kept: list[dict[str, str]] = []
+    while turns and turns[-1]["role"] != "user":
+        turns.pop()
+    if not turns:
+        raise PromptBlocked()
+    remaining = budget - estimate_tokens(system)
+    latest = _fit(_resanitize(turns.pop()["content"]), remaining)
+    kept = [{"role": "user", "content": latest}]
+    remaining -= estimate_tokens(latest)
     for turn in reversed(turns):
         content = turn["content"]
         if turn["role"] == "user":
             content = _resanitize(content)
         cost = estimate_tokens(content)
         if cost > remaining:
-            if kept:
-                break
-            room = max(0, remaining - MESSAGE_OVERHEAD_TOKENS)
-            content = content[-int(room * CHARS_PER_TOKEN) :] if room else ""
-            cost = estimate_tokens(content)
-            if not content:
-                break
+            break
         kept.append({"role": turn["role"], "content": content})
         remaining -= cost
     kept.reverse()
     return [{"role": "system", "content": system}, *kept]
+
+
+def _fit(content: str, room: int) -> str:
+    """``content``, or its end cut to ``room`` tokens (never below MIN_USER_TOKENS)."""
+    room = max(room, MIN_USER_TOKENS + MESSAGE_OVERHEAD_TOKENS)
+    if estimate_tokens(content) <= room:
+        return content
+    chars = int((room - MESSAGE_OVERHEAD_TOKENS) * CHARS_PER_TOKEN)
+    return content[-chars:]
 
 
 def prompt_tokens(messages: list[dict[str, str]]) -> int:

@@ -1,4 +1,4 @@
-"""Cross-process shared state: atomic counters, compare-and-set documents and leases.
+"""Cross-process shared state: atomic counters and compare-and-set documents.
 
 Two backends implement one interface (``SharedStore``):
 
@@ -12,18 +12,39 @@ window whose expiry lies further ahead than its own length means the wall clock 
 back (by more than a window: callers' clocks differ a little) and it is treated as
 expired, so a clock jump cannot freeze a counter.
 Keys name things ("rl:user:42:msg"), never user content.
+
+An unreachable store (Redis down or timing out, the database refusing with an
+OperationalError) raises ``SharedStateUnavailable``, a fixed-message error that callers
+turn into a policy: the rate limiter fails open for plain messages, LLM admission
+fails closed to the rules fallback. Redis calls time out quickly (0.25 s to connect,
+0.5 s per operation, one retry), and after a failure the store refuses at once for
+``REDIS_COOLDOWN_SECONDS`` so that an outage costs each request no more than that.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 
 TABLE = "stepsync_sharedstate"
+REDIS_CONNECT_TIMEOUT_SECONDS = 0.25
+REDIS_SOCKET_TIMEOUT_SECONDS = 0.5
+REDIS_COOLDOWN_SECONDS = 1.0
+T = TypeVar("T")
+
+
+class SharedStateUnavailable(Exception):
+    """The shared-state store could not be reached; the message is fixed."""
+
+    def __init__(self) -> None:
+        super().__init__("shared_state_unavailable")
+        self.code = "shared_state_unavailable"
 
 
 @dataclass(frozen=True)
@@ -64,27 +85,13 @@ class SharedStore(Protocol):
         self, key: str, *, expected_version: int, value: str
     ) -> bool: ...
 
-    def lease_acquire(
-        self, key: str, *, owner: str, ttl_seconds: float, now: float
-    ) -> bool: ...
-
-    def lease_release(self, key: str, *, owner: str) -> bool: ...
-
-    def delete(self, key: str) -> None: ...
-
 
 class DatabaseStore:
-    """Shared state in the default database (SQLite/SQLCipher or PostgreSQL)."""
+    """Shared state in the default database (SQLite/SQLCipher or PostgreSQL).
 
-    def _ensure(self, key: str) -> None:
-        from stepsync.models import SharedState
-
-        SharedState.objects.bulk_create([SharedState(key=key)], ignore_conflicts=True)
-
-    def _execute(self, sql: str, params: list[Any]) -> Any:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount, cursor.fetchall() if "RETURNING" in sql else []
+    Every public method raises SharedStateUnavailable on an OperationalError (the
+    database locked past its busy timeout, unreachable, or out of space).
+    """
 
     def incr_within(
         self,
@@ -100,6 +107,56 @@ class DatabaseStore:
         ``refresh`` pushes the expiry to ``now + window`` on every increment (used for
         in-flight counters: a crashed holder's slot frees after a quiet window).
         """
+        return _on_database(
+            lambda: self._incr_within(key, limit, window_seconds, now, refresh)
+        )
+
+    def decr(self, key: str) -> int:
+        """Subtract 1, never below 0; returns the new count (0 when absent)."""
+        sql = (
+            f"UPDATE {TABLE} SET n = n - 1 "  # noqa: S608
+            "WHERE key = %s AND n > 0 RETURNING n"
+        )
+        _, rows = _on_database(lambda: self._execute(sql, [key]))
+        return int(rows[0][0]) if rows else 0
+
+    def read(self, key: str) -> Versioned:
+        row = _on_database(
+            lambda: self._fetchone(
+                f"SELECT value, version FROM {TABLE} WHERE key = %s",  # noqa: S608
+                key,
+            )
+        )
+        return Versioned("", 0) if row is None else Versioned(row[0], int(row[1]))
+
+    def compare_and_set(self, key: str, *, expected_version: int, value: str) -> bool:
+        """Write ``value`` only if the version is still ``expected_version``."""
+        sql = (
+            f"UPDATE {TABLE} SET value = %s, version = version + 1 "  # noqa: S608
+            "WHERE key = %s AND version = %s"
+        )
+
+        def write() -> int:
+            if expected_version == 0:
+                self._ensure(key)
+            rowcount, _ = self._execute(sql, [value, key, expected_version])
+            return int(rowcount)
+
+        return _on_database(write) == 1
+
+    def _ensure(self, key: str) -> None:
+        from stepsync.models import SharedState
+
+        SharedState.objects.bulk_create([SharedState(key=key)], ignore_conflicts=True)
+
+    def _execute(self, sql: str, params: list[Any]) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount, cursor.fetchall() if "RETURNING" in sql else []
+
+    def _incr_within(
+        self, key: str, limit: int, window_seconds: float, now: float, refresh: bool
+    ) -> Counted:
         horizon = now + window_seconds
         # Callers' clocks differ by the time they waited for the write lock, so
         # "the clock went back" needs a whole window of slack to be believed.
@@ -137,70 +194,23 @@ class DatabaseStore:
         return Counted(False, *(current or (limit, horizon)))
 
     def _row(self, key: str) -> tuple[int, float] | None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT n, expires_at FROM {TABLE} WHERE key = %s",  # noqa: S608
-                [key],
-            )
-            row = cursor.fetchone()
+        row = self._fetchone(
+            f"SELECT n, expires_at FROM {TABLE} WHERE key = %s",  # noqa: S608
+            key,
+        )
         return None if row is None else (int(row[0]), float(row[1]))
 
-    def decr(self, key: str) -> int:
-        """Subtract 1, never below 0; returns the new count (0 when absent)."""
-        sql = (
-            f"UPDATE {TABLE} SET n = n - 1 "  # noqa: S608
-            "WHERE key = %s AND n > 0 RETURNING n"
-        )
-        _, rows = self._execute(sql, [key])
-        return int(rows[0][0]) if rows else 0
-
-    def read(self, key: str) -> Versioned:
+    def _fetchone(self, sql: str, key: str) -> Any:
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT value, version FROM {TABLE} WHERE key = %s",  # noqa: S608
-                [key],
-            )
-            row = cursor.fetchone()
-        return Versioned("", 0) if row is None else Versioned(row[0], int(row[1]))
+            cursor.execute(sql, [key])
+            return cursor.fetchone()
 
-    def compare_and_set(self, key: str, *, expected_version: int, value: str) -> bool:
-        """Write ``value`` only if the version is still ``expected_version``."""
-        if expected_version == 0:
-            self._ensure(key)
-        sql = (
-            f"UPDATE {TABLE} SET value = %s, version = version + 1 "  # noqa: S608
-            "WHERE key = %s AND version = %s"
-        )
-        rowcount, _ = self._execute(sql, [value, key, expected_version])
-        return rowcount == 1
 
-    def lease_acquire(
-        self, key: str, *, owner: str, ttl_seconds: float, now: float
-    ) -> bool:
-        """Take or renew the lease for ``owner``; free, expired or clock-skewed leases
-        can be taken over."""
-        self._ensure(key)
-        horizon = now + ttl_seconds
-        sql = (
-            f"UPDATE {TABLE} SET value = %s, expires_at = %s, touched_at = %s "  # noqa: S608
-            "WHERE key = %s AND (value = %s OR value = '' OR expires_at <= %s "
-            "OR expires_at > %s)"
-        )
-        rowcount, _ = self._execute(
-            sql, [owner, horizon, now, key, owner, now, now + 2 * ttl_seconds]
-        )
-        return rowcount == 1
-
-    def lease_release(self, key: str, *, owner: str) -> bool:
-        sql = (
-            f"UPDATE {TABLE} SET value = '', expires_at = 0 "  # noqa: S608
-            "WHERE key = %s AND value = %s"
-        )
-        rowcount, _ = self._execute(sql, [key, owner])
-        return rowcount == 1
-
-    def delete(self, key: str) -> None:
-        self._execute(f"DELETE FROM {TABLE} WHERE key = %s", [key])  # noqa: S608
+def _on_database(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except OperationalError:
+        raise SharedStateUnavailable() from None
 
 
 _INCR_WITHIN = """
@@ -230,40 +240,48 @@ if ver ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'val', ARGV[2], 'ver', ver + 1)
 return 1
 """
-_LEASE = """
-local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]); return 1 end
-return 0
-"""
 
 
 class RedisStore:
-    """Shared state in Redis; every operation is one Lua script (atomic)."""
+    """Shared state in Redis; every operation is one Lua script (atomic).
+
+    Every method raises SharedStateUnavailable when Redis does not answer in time,
+    and at once (without a call) for REDIS_COOLDOWN_SECONDS after such a failure.
+    """
 
     def __init__(self, url: str, *, prefix: str = "stepsync:") -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self.client = redis.Redis.from_url(url, socket_timeout=2.0)
+        self.client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 1),
+        )
         self.prefix = prefix
+        self._down_until = 0.0
+        self._failures: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+        )
         self._scripts = {
             name: self.client.register_script(src)
-            for name, src in (
-                ("incr", _INCR_WITHIN),
-                ("decr", _DECR),
-                ("cas", _CAS),
-                ("lease", _LEASE),
-                ("release", _RELEASE),
-            )
+            for name, src in (("incr", _INCR_WITHIN), ("decr", _DECR), ("cas", _CAS))
         }
 
     def _k(self, key: str) -> str:
         return self.prefix + key
+
+    def _call(self, action: Callable[[], T]) -> T:
+        if time.monotonic() < self._down_until:
+            raise SharedStateUnavailable()
+        try:
+            return action()
+        except self._failures:
+            self._down_until = time.monotonic() + REDIS_COOLDOWN_SECONDS
+            raise SharedStateUnavailable() from None
 
     def incr_within(
         self,
@@ -276,35 +294,29 @@ class RedisStore:
     ) -> Counted:
         """Same contract as DatabaseStore.incr_within; expiry runs on Redis's clock."""
         window_ms = max(1, int(window_seconds * 1000))
-        allowed, count, ttl_ms = self._scripts["incr"](
-            keys=[self._k(key)], args=[limit, window_ms, "1" if refresh else "0"]
+        allowed, count, ttl_ms = self._call(
+            lambda: self._scripts["incr"](
+                keys=[self._k(key)], args=[limit, window_ms, "1" if refresh else "0"]
+            )
         )
         reset_at = now + (max(int(ttl_ms), 0) / 1000.0)
         return Counted(bool(allowed), int(count), reset_at)
 
     def decr(self, key: str) -> int:
-        return int(self._scripts["decr"](keys=[self._k(key)]))
+        return int(self._call(lambda: self._scripts["decr"](keys=[self._k(key)])))
 
     def read(self, key: str) -> Versioned:
-        raw = self.client.hmget(self._k(key), ["val", "ver"])
+        raw = self._call(lambda: self.client.hmget(self._k(key), ["val", "ver"]))
         value = raw[0].decode() if raw[0] is not None else ""
         return Versioned(value, int(raw[1] or 0))
 
     def compare_and_set(self, key: str, *, expected_version: int, value: str) -> bool:
-        done = self._scripts["cas"](keys=[self._k(key)], args=[expected_version, value])
+        done = self._call(
+            lambda: self._scripts["cas"](
+                keys=[self._k(key)], args=[expected_version, value]
+            )
+        )
         return bool(done)
-
-    def lease_acquire(
-        self, key: str, *, owner: str, ttl_seconds: float, now: float
-    ) -> bool:
-        ttl_ms = max(1, int(ttl_seconds * 1000))
-        return bool(self._scripts["lease"](keys=[self._k(key)], args=[owner, ttl_ms]))
-
-    def lease_release(self, key: str, *, owner: str) -> bool:
-        return bool(self._scripts["release"](keys=[self._k(key)], args=[owner]))
-
-    def delete(self, key: str) -> None:
-        self.client.delete(self._k(key))
 
 
 _lock = threading.Lock()

@@ -15,8 +15,12 @@ JSON of the received messages), status (any code, optional headers such as
 Retry-After), html (200 text/html), json (200 with a given body: wrong shapes),
 truncate (Content-Length larger than the body), cut_stream (SSE stops without
 [DONE]), reset (TCP RST before any byte), reset_after_headers, slow (``delay``
-before the headers; ``chunk_delay`` between SSE chunks). A refused connection is a
-closed port: ``closed_port_url()``.
+before the headers; ``chunk_delay`` between SSE chunks), keepalive (SSE that only
+sends ``: keep-alive`` comments, ``chunks`` of them ``chunk_delay`` apart, then
+closes), long_line (SSE ``data:`` line of ``size`` bytes with no newline, then the
+connection is held open ``hold`` seconds), sse (200 text/event-stream whose
+``data:`` payload is ``body``, then [DONE]). A refused connection is a closed port:
+``closed_port_url()``.
 
 Run standalone for manual checks: ``python -m tests.llm_server --port 8001``.
 """
@@ -51,6 +55,8 @@ class Fault:
     chunk_delay: float = 0.0
     chunks: int = 4
     usage: bool = True
+    size: int = 0
+    hold: float = 0.0
 
 
 def closed_port_url() -> str:
@@ -168,6 +174,14 @@ class LLMTestServer:
             loop.run_forever()
         finally:
             server.close()
+            # Handlers still holding a connection (slow or held faults) end here.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(
+                    asyncio.gather(*pending, return_exceptions=True)
+                )
             loop.close()
 
     # --- HTTP -----------------------------------------------------------------------
@@ -248,6 +262,9 @@ class LLMTestServer:
             await asyncio.sleep(0.01)
             _rst(writer)
             return False
+        if fault.kind in ("keepalive", "long_line", "sse"):
+            await _special_stream(writer, fault)
+            return False
         content: Any = fault.content
         if fault.kind == "echo":
             content = json.dumps((body or {}).get("messages", []))
@@ -283,6 +300,31 @@ class LLMTestServer:
             writer.write(f"data: {json.dumps(tail)}\n\n".encode())
         writer.write(b"data: [DONE]\n\n")
         await writer.drain()
+
+
+async def _special_stream(writer: asyncio.StreamWriter, fault: Fault) -> None:
+    writer.write(
+        _head(200, {"Content-Type": "text/event-stream", "Connection": "close"})
+    )
+    if fault.kind == "keepalive":
+        for _ in range(fault.chunks):
+            writer.write(b": keep-alive\n\n")
+            await writer.drain()
+            await asyncio.sleep(fault.chunk_delay)
+        return
+    if fault.kind == "sse":
+        payload = fault.body if isinstance(fault.body, str) else json.dumps(fault.body)
+        writer.write(f"data: {payload}\n\ndata: [DONE]\n\n".encode())
+        await writer.drain()
+        return
+    writer.write(b"data: ")
+    left = fault.size
+    while left > 0:
+        step = min(left, 65536)
+        writer.write(b"x" * step)
+        await writer.drain()
+        left -= step
+    await asyncio.sleep(fault.hold)
 
 
 def _head(status: int, headers: dict[str, str]) -> bytes:

@@ -1,13 +1,17 @@
-"""Helpers for the LLM tests: the test server fixture, a fake clock, a client runner."""
+"""Helpers for the LLM tests: the test server fixture, a fake clock, a client runner,
+and an SSE client of the message API."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
 
 from chat import llm
 from tests.llm_server import LLMTestServer
@@ -145,3 +149,47 @@ def post_message(client: Any, conversation_id: int, text: str, **extra: Any) -> 
         format="json",
         **extra,
     )
+
+
+def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in raw.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        name, data = "", ""
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+        events.append((name, json.loads(data)))
+    return events
+
+
+def send(
+    conversation_id: int,
+    body: dict[str, Any],
+    *,
+    token: str | None = None,
+    client: AsyncClient | None = None,
+    accept: str = "text/event-stream",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    async def main() -> tuple[int, dict[str, str], bytes]:
+        the_client = client or AsyncClient()
+        sent = {"Accept": accept, **(headers or {})}
+        if token:
+            sent["Authorization"] = f"Token {token}"
+        response = await the_client.post(
+            f"/api/conversations/{conversation_id}/messages/",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers=sent,
+        )
+        if response.streaming:
+            content = b"".join([chunk async for chunk in response.streaming_content])
+        else:
+            content = response.content
+        return response.status_code, dict(response.headers), content
+
+    return async_to_sync(main)()

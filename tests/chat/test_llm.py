@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chat import llm
+from chat import llm, llm_retry
 from tests.chat import llm_support
 from tests.chat.llm_support import (
     API_KEY,
@@ -262,7 +262,7 @@ def test_backoff_grows_with_full_jitter_inside_its_bounds() -> None:
     config = config_for("https://llm.example.org/v1", initial_delay=0.5, max_delay=4.0)
     rng = random.Random(3)
     for attempt in range(8):
-        delays = [llm.backoff_delay(attempt, config, rng) for _ in range(50)]
+        delays = [llm_retry.backoff_delay(attempt, config, rng) for _ in range(50)]
         ceiling = min(4.0, 0.5 * 2**attempt)
         assert all(0.5 <= d <= ceiling for d in delays)
 
@@ -271,12 +271,12 @@ def test_retry_after_parsing_accepts_seconds_and_dates_only() -> None:
     now = 1_700_000_000.0
     date = email.utils.formatdate(now + 30, usegmt=True)
 
-    assert llm.parse_retry_after("7", now=now) == 7.0
-    assert llm.parse_retry_after("1.5", now=now) == 1.5
-    assert llm.parse_retry_after(date, now=now) == pytest.approx(30.0, abs=1)
-    assert llm.parse_retry_after("-1", now=now) is None
-    assert llm.parse_retry_after("later", now=now) is None
-    assert llm.parse_retry_after("inf", now=now) is None
+    assert llm_retry.parse_retry_after("7", now=now) == 7.0
+    assert llm_retry.parse_retry_after("1.5", now=now) == 1.5
+    assert llm_retry.parse_retry_after(date, now=now) == pytest.approx(30.0, abs=1)
+    assert llm_retry.parse_retry_after("-1", now=now) is None
+    assert llm_retry.parse_retry_after("later", now=now) is None
+    assert llm_retry.parse_retry_after("inf", now=now) is None
 
 
 @pytest.mark.parametrize(
@@ -333,3 +333,25 @@ def test_a_missing_key_is_refused_without_a_call(llm_server: Any) -> None:
     assert error.code == "not_configured"
     assert llm_server.calls == 0
     assert stats.upstream_calls == 0
+
+
+def test_json_nested_too_deeply_is_a_bad_response_not_a_crash(llm_server: Any) -> None:
+    llm_server.set_default(Fault("json", body=b"[" * 20000 + b"]" * 20000))
+
+    _, error, stats = complete(config_for(llm_server.base_url))
+
+    assert error is not None
+    assert error.code == "bad_response"
+    assert stats.upstream_calls == 1
+
+
+@pytest.mark.parametrize("code", ["client_disconnected", "internal", "auth_failed"])
+def test_errors_that_say_nothing_about_the_upstream_never_count_against_the_breaker(
+    code: str,
+) -> None:
+    assert llm.LLMError(code).counts_against_breaker is False
+
+
+@pytest.mark.parametrize("code", ["timeout", "rate_limited", "bad_response"])
+def test_upstream_failures_count_against_the_breaker(code: str) -> None:
+    assert llm.LLMError(code).counts_against_breaker is True

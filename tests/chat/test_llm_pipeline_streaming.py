@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
 from chat import notices
 from chat.models import LLMCall, Message
 from tests.chat import llm_support
-from tests.chat.llm_support import UNSURE_TEXT
+from tests.chat.llm_support import UNSURE_TEXT, parse_sse, send
 from tests.llm_server import DEFAULT_TEXT, Fault
 
 llm_server = llm_support.llm_server
@@ -25,50 +24,6 @@ def token(patient: Any) -> str:
     from rest_framework.authtoken.models import Token
 
     return Token.objects.create(user=patient).key
-
-
-def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in raw.decode().split("\n\n"):
-        if not block.strip():
-            continue
-        name, data = "", ""
-        for line in block.split("\n"):
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data = line[6:]
-        events.append((name, json.loads(data)))
-    return events
-
-
-def send(
-    conversation_id: int,
-    body: dict[str, Any],
-    *,
-    token: str | None = None,
-    client: AsyncClient | None = None,
-    accept: str = "text/event-stream",
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    async def main() -> tuple[int, dict[str, str], bytes]:
-        the_client = client or AsyncClient()
-        sent = {"Accept": accept, **(headers or {})}
-        if token:
-            sent["Authorization"] = f"Token {token}"
-        response = await the_client.post(
-            f"/api/conversations/{conversation_id}/messages/",
-            data=json.dumps(body),
-            content_type="application/json",
-            headers=sent,
-        )
-        if response.streaming:
-            content = b"".join([chunk async for chunk in response.streaming_content])
-        else:
-            content = response.content
-        return response.status_code, dict(response.headers), content
-
-    return async_to_sync(main)()
 
 
 def test_an_llm_reply_streams_as_deltas_then_done(
