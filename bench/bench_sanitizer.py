@@ -6,6 +6,7 @@ Run: .venv/bin/python bench/bench_sanitizer.py [--corpus original|heldout|all] [
 import argparse
 import json
 import random
+import statistics
 import sys
 import time
 from collections import Counter
@@ -65,14 +66,15 @@ def load(path: Path) -> list[dict]:
 
 
 def _detected(text: str, gold: dict, spans: tuple[Span, ...]) -> bool:
-    """Same-type overlap, and every letter/digit of the entity is covered."""
+    """Every letter/digit of the entity is covered by spans of the entity's type."""
     start, end = gold["start"], gold["end"]
-    if not any(
-        s.type == gold["type"] and s.start < end and start < s.end for s in spans
-    ):
-        return False
-    covered = {i for s in spans for i in range(max(s.start, start), min(s.end, end))}
-    return all(i in covered for i in range(start, end) if text[i].isalnum())
+    same = [
+        s for s in spans if s.type == gold["type"] and s.start < end and start < s.end
+    ]
+    covered = {i for s in same for i in range(max(s.start, start), min(s.end, end))}
+    return bool(same) and all(
+        i in covered for i in range(start, end) if text[i].isalnum()
+    )
 
 
 def _score_labelled(score: Score, record: dict) -> None:
@@ -108,17 +110,37 @@ def evaluate(labelled: list[dict], clean: list[dict]) -> Score:
     return score
 
 
-def throughput(messages: list[str], seconds: float = 2.0) -> tuple[float, float]:
-    """Return (messages per second, MB per second) on one core."""
-    done = chars = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
+@dataclass(frozen=True)
+class Throughput:
+    """Messages per second on one core: CPU time (median pass) and wall clock."""
+
+    cpu_rate: float
+    cpu_mbps: float
+    wall_rate: float
+
+
+def throughput(messages: list[str], seconds: float = 2.0) -> Throughput:
+    """Sanitize ``messages`` in passes for about ``seconds`` of CPU time.
+
+    The headline figure is CPU time of this single-threaded process (the median
+    pass), which other processes on a shared machine do not inflate; the wall-clock
+    rate over all passes is reported beside it.
+    """
+    chars = sum(len(m) for m in messages)
+    passes: list[float] = []
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    while time.process_time() - cpu_start < seconds or len(passes) < 3:
+        begin = time.process_time()
         for message in messages:
             sanitize(message)
-        done += len(messages)
-        chars += sum(len(m) for m in messages)
-    elapsed = time.perf_counter() - start
-    return done / elapsed, chars / elapsed / 1e6
+        passes.append(time.process_time() - begin)
+    wall = time.perf_counter() - wall_start
+    per_pass = statistics.median(passes)
+    return Throughput(
+        len(messages) / per_pass,
+        chars / per_pass / 1e6,
+        len(messages) * len(passes) / wall,
+    )
 
 
 def bench_messages(labelled: list[dict], clean: list[dict]) -> list[str]:
@@ -168,10 +190,11 @@ def main() -> None:
         f"= {score.fp_share():.1%}"
     )
     messages = bench_messages(labelled, clean)
-    rate, mbps = throughput(messages)
+    speed = throughput(messages)
     avg = sum(len(m) for m in messages) / len(messages)
     print(
-        f"throughput: {rate:,.0f} msg/s ({mbps:.2f} MB/s), avg {avg:.0f} chars, 1 core"
+        f"throughput: {speed.cpu_rate:,.0f} msg/s ({speed.cpu_mbps:.2f} MB/s) CPU time,"
+        f" 1 core, avg {avg:.0f} chars; wall clock {speed.wall_rate:,.0f} msg/s"
     )
     if args.v:
         print("missed:", " ".join(score.missed_ids))

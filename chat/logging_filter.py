@@ -24,7 +24,7 @@ def redact(text: str) -> str:
 
 
 class PHIRedactingFilter(logging.Filter):
-    """Replace a record's message and exception text with their redacted forms."""
+    """Replace a record's message, exception text and stack with redacted forms."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -33,7 +33,11 @@ class PHIRedactingFilter(logging.Filter):
             message = str(record.msg)
         record.msg, record.args = redact(message), ()
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
-            record.exc_text = redact(
-                logging.Formatter().formatException(record.exc_info)
-            )
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        # Always, even when set: a handler without this filter that ran first (a
+        # formatter caches exc_text on the shared record) left it unredacted.
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True

@@ -2,6 +2,7 @@
 
 import re
 
+from chat.phi_ids import anchored
 from chat.phi_words import (
     AMBIGUOUS_SUFFIXES,
     NOT_NAMES,
@@ -26,8 +27,11 @@ _CITY = (
     rf"(?:,?\s+(?-i:[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){{0,2}})(?:,\s*|\s+)"
     rf"(?-i:{_STATES}|{_STATE_NAMES})\b)?"
 )
+# Patterns that start with a digit check the character before it with a look-behind
+# placed after that digit: `re` then skips straight to digits instead of trying the
+# look-behind at every position (about twice as fast, same matches).
 STREET = re.compile(
-    r"(?<![\w\-/.,])(?P<num>\d{1,6}[A-Za-z]?(?:[\-/]\d{1,4}[A-Za-z]?)?)\s+"
+    r"(?P<num>\d(?<![\w\-/.,]\d)\d{0,5}[A-Za-z]?(?:[\-/]\d{1,4}[A-Za-z]?)?)\s+"
     rf"(?:{_DIR}\s+)?"
     r"(?P<name>(?:[^\W\d_][\w'.\-]*|\d{1,3}(?:st|nd|rd|th))"
     r"(?:\s+[^\W\d_][\w'.\-]*){0,3}?)\s+"
@@ -35,12 +39,12 @@ STREET = re.compile(
     _I,
 )
 ROUTE = re.compile(
-    r"(?<![\w\-/.])\d{1,6}\s+(?:(?:state|county|us|farm\s+to\s+market|rural)\s+)?"
+    r"\d(?<![\w\-/.]\d)\d{0,5}\s+(?:(?:state|county|us|farm\s+to\s+market|rural)\s+)?"
     r"(?:route|rte|highway|hwy|road|rd)\s+\d{1,4}[A-Za-z]?\b" + _UNIT + _CITY,
     _I,
 )
 PREFIX_STREET = re.compile(
-    r"(?<![\w\-/.])\d{1,5},?\s+(?:rue|calle|via|viale|avenida|chemin|piazza|corso|"
+    r"\d(?<![\w\-/.]\d)\d{0,4},?\s+(?:rue|calle|via|viale|avenida|chemin|piazza|corso|"
     r"rua|avinguda)\s+(?:(?:de|del|de\s+la|des|du|di|della|da|do|dos)\s+)?"
     r"(?-i:[A-Z][\w'\-]+)(?:\s+(?-i:[A-Z][\w'\-]+))?",
     _I,
@@ -53,7 +57,7 @@ PO_BOX = re.compile(
 )
 # "1250 Broadway", "14 The Green": a number and a street name with no suffix.
 NAMED_STREET = re.compile(
-    r"(?<![\w\-/.,])\d{1,6}[A-Za-z]?\s+(?:Broadway|Bowery|The\s+(?:Green|Strand|"
+    r"\d(?<![\w\-/.,]\d)\d{0,5}[A-Za-z]?\s+(?:Broadway|Bowery|The\s+(?:Green|Strand|"
     r"Mall|Parade|Crescent|Avenue|Drive|Close|Square|Causeway|Esplanade))\b"
 )
 # Streets named before their number: "Via Roma 16", "Calle Mayor 7".
@@ -106,15 +110,18 @@ EURO_STREET = re.compile(
     r"\b(?-i:[A-Z][a-zäöüß]+(?:strasse|straße|str\.|straat|gatan|vej|veien|weg|gasse))"
     r"\s+\d{1,4}[a-z]?\b"
 )
-ZIP_CONTEXT = re.compile(
+# A five-digit ZIP (optionally +4) after a ZIP label or a state. Found as numbers
+# first, then the label is looked for just before each one (ZIP_LABEL_BEFORE, which
+# ends where the number starts): far cheaper than trying the label everywhere.
+ZIP_NUMBER = re.compile(r"\d{5}(?:-\d{4})?(?![\w\-])")
+ZIP_LABEL_BEFORE = re.compile(
     rf"(?:\b(?:zip|zipcode|zip\s+code|postal\s+code|postcode)\s*(?:is|:|#)?\s*:?\s*|"
-    rf"(?-i:\b(?:{_STATES}|{_STATE_NAMES})),?\s+)"
-    r"(?P<v>\d{5}(?:-\d{4})?)(?![\w\-])",
+    rf"(?-i:\b(?:{_STATES}|{_STATE_NAMES})),?\s+)\Z",
     _I,
 )
-ZIP_PLUS4 = re.compile(r"(?<![\w\-])\d{5}-\d{4}(?![\w\-])")
+_ZIP_LABEL_REACH = 48
 POSTCODE = re.compile(
-    r"\b(?:[A-Z]{1,2}\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\b"
+    r"[A-Z](?<!\w[A-Z])(?:[A-Z]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}|\d[A-Z]\s?\d[A-Z]\d)\b"
 )
 _NOT_STREET_WORDS = frozenset(
     (
@@ -140,7 +147,6 @@ def _street_ok(match: re.Match[str]) -> bool:
     return True
 
 
-_FIVE_DIGITS = re.compile(r"\d{5}")
 _EURO_WORDS = ("stras", "straß", "str.", "straat", "gatan", "vej", "weg", "gasse")
 # (cheap substring gate on the lowercased text, pattern); gates only skip work.
 _GATED = (
@@ -151,16 +157,29 @@ _GATED = (
         ("rue", "calle", "via", "avenida", "chemin", "piazza", "corso", "rua"),
         PREFIX_STREET,
     ),
-    (("apt", "apartment", "suite", "ste", "flat", "unit", "lot"), UNIT_ALONE),
-    ((",",), CITY_STATE),
     (_EURO_WORDS, EURO_STREET),
 )
+# (label words, lowercase, pattern): the pattern is tried only where a label word
+# starts (a literal scan is several times faster than an IGNORECASE alternation).
+_ANCHORED = (
+    (re.compile(r"apt|apartment|suite|ste|unit|lot|plot|flat"), UNIT_ALONE),
+    (
+        re.compile(
+            r"rue|calle|via|avenida|rua|piazza|corso|carrer|plaza|paseo|largo|"
+            r"travessa|ulica|ul\."
+        ),
+        NUMBER_LAST,
+    ),
+)
+_CITY_STATE_HINT = re.compile(rf",\s*(?:{_STATES}|{_STATE_NAMES})")
 
 
-_STREETS = (
-    (("rue", "calle", "via", "avenida", "rua", "piazza", "corso", "carrer", "plaza"),
-     NUMBER_LAST),
-)  # fmt: skip
+def _free_start(text: str, start: int) -> bool:
+    """No letter, digit, "_" or "-" right before ``start``: a ZIP+4 starts clean."""
+    if not start:
+        return True
+    before = text[start - 1]
+    return not (before.isalnum() or before in "_-")
 
 
 def _tail(text: str, end: int, found: list[Candidate]) -> int:
@@ -190,20 +209,27 @@ def _tail(text: str, end: int, found: list[Candidate]) -> int:
     return end
 
 
-def detect(text: str) -> list[Candidate]:
-    """Return ADDRESS and ZIP candidates found in normalised text."""
-    lower = text.lower()
+def detect(text: str, lower: str | None = None) -> list[Candidate]:
+    """Return ADDRESS and ZIP candidates found in normalised text (``lower`` is
+    ``text.lower()`` with the same length, when the caller already has it)."""
+    if lower is None:
+        lower = text.lower()
     found: list[Candidate] = []
     streets = [m for m in STREET.finditer(text) if _street_ok(m)]
-    for gate, pattern in _GATED + _STREETS:
+    for gate, pattern in _GATED:
         if any(word in lower for word in gate):
             streets.extend(pattern.finditer(text))
+    for keys, pattern in _ANCHORED:
+        streets.extend(anchored(keys, pattern, text, lower))
+    if "," in text and _CITY_STATE_HINT.search(text):
+        streets.extend(CITY_STATE.finditer(text))
     for match in streets:
         found.append((match.start(), _tail(text, match.end(), found), "ADDRESS"))
-    if _FIVE_DIGITS.search(text):
-        found.extend(
-            (m.start("v"), m.end("v"), "ZIP") for m in ZIP_CONTEXT.finditer(text)
-        )
-        found.extend((m.start(), m.end(), "ZIP") for m in ZIP_PLUS4.finditer(text))
+    for match in ZIP_NUMBER.finditer(text):
+        start = match.start()
+        if ZIP_LABEL_BEFORE.search(text, max(0, start - _ZIP_LABEL_REACH), start) or (
+            "-" in match.group() and _free_start(text, start)
+        ):  # ZIP+4 ("62704-1234") needs no label.
+            found.append((start, match.end(), "ZIP"))
     found.extend((m.start(), m.end(), "ZIP") for m in POSTCODE.finditer(text))
     return found

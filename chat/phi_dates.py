@@ -12,19 +12,29 @@ _MONTH = (
 )
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
 _YEAR = r"(?:1[89]\d\d|20\d\d)"
+# The look-behinds come after the first digit, so that `re` skips to digits.
 NUMERIC = re.compile(
-    r"(?<![\w./\-])(?P<a>\d{1,2})(?P<s>[/\-.])(?P<b>\d{1,2})(?P=s)"
+    r"(?P<a>\d(?<![\w./\-]\d)\d?)(?P<s>[/\-.])(?P<b>\d{1,2})(?P=s)"
     r"(?P<y>\d{4}|\d{2})(?![\w\-/]|\.\d)"
 )
 ISO = re.compile(
-    r"(?<![\w./\-])" + _YEAR + r"(?P<s>[/\-.])(?:0?[1-9]|1[0-2])(?P=s)"
+    r"(?:1(?<![\w./\-]1)[89]\d\d|2(?<![\w./\-]2)0\d\d)(?P<s>[/\-.])(?:0?[1-9]|1[0-2])(?P=s)"
     r"(?:0?[1-9]|[12]\d|3[01])(?![\w\-/]|\.\d)"
 )
-WORDY = re.compile(
-    rf"\b(?:{_MONTH}\s+{_DAY},?\s+(?:of\s+)?{_YEAR}|\d{{1,2}}-{_MONTH}-(?:{_YEAR}|\d\d)|"
-    rf"{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR})\b",
+# Dates with a month name: "March 3, 1962", "03-Mar-62", "3rd of March 1962". Both
+# shapes are tried only at month words (MONTH_KEYS): the month-first one there, the
+# day-first one at a day number just before (DAY_REACH characters at most).
+WORDY_MONTH_FIRST = re.compile(
+    rf"\b{_MONTH}\s+{_DAY},?\s+(?:of\s+)?{_YEAR}\b",
     _I,
 )
+WORDY_DAY_FIRST = re.compile(
+    rf"\b(?:\d{{1,2}}-{_MONTH}-(?:{_YEAR}|\d\d)|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR})"
+    r"\b",
+    _I,
+)
+MONTH_KEYS = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec")
+DAY_REACH = 12
 _BIRTH = r"(?:dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on)?|birthday)"
 BIRTH_PARTIAL = re.compile(
     rf"\b{_BIRTH}\s*(?:is|was|:)?\s*:?\s*(?P<v>{_MONTH}\s+{_DAY}\b|{_DAY}\s+"
@@ -33,8 +43,6 @@ BIRTH_PARTIAL = re.compile(
 )
 _DIGIT = re.compile(r"\d")
 _YEAR_LIKE = re.compile(r"(?:1[89]|20)\d\d")
-_MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct")
-_MONTH_STEMS += ("nov", "dec")
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ios|android|firmware|build|os)\s*$", _I)
 
 
@@ -50,24 +58,44 @@ def _valid_numeric(match: re.Match[str]) -> bool:
     return us_ok or eu_ok
 
 
-def detect(text: str) -> list[Candidate]:
-    """Return DATE candidates: full dates with a year, or birth dates of any shape."""
+def detect(text: str, lower: str | None = None) -> list[Candidate]:
+    """Return DATE candidates: full dates with a year, or birth dates of any shape
+    (``lower`` is ``text.lower()`` with the same length, when the caller has it)."""
     found: list[Candidate] = []
     if not _DIGIT.search(text):
         return found
-    lower = text.lower()
+    if lower is None:
+        lower = text.lower()
     for match in NUMERIC.finditer(text):
         before = text[max(0, match.start() - 12) : match.start()]
         if _valid_numeric(match) and not _VERSION_BEFORE.search(before):
             found.append((match.start(), match.end(), "DATE"))
     found.extend(_spans(ISO.finditer(text)))
-    if _YEAR_LIKE.search(text) and any(m in lower for m in _MONTH_STEMS):
-        found.extend(_spans(WORDY.finditer(text)))
+    if _YEAR_LIKE.search(text):
+        found.extend(_wordy(text, lower))
     if any(word in lower for word in ("dob", "d.o.b", "birth", "born")):
         found.extend(
             (m.start("v"), m.end("v"), "DATE") for m in BIRTH_PARTIAL.finditer(text)
         )
     return found
+
+
+def _wordy(text: str, lower: str) -> Iterator[Candidate]:
+    for key in MONTH_KEYS.finditer(lower):
+        start = key.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            continue  # inside a word ("smart", "decide")
+        match = WORDY_MONTH_FIRST.match(text, start)
+        if match:
+            yield match.start(), match.end(), "DATE"
+        if not start or text[start - 1] not in " \t\n-":
+            continue
+        for day in range(max(0, start - DAY_REACH), start):
+            if text[day].isdigit():
+                match = WORDY_DAY_FIRST.match(text, day)
+                if match:
+                    yield match.start(), match.end(), "DATE"
+                    break
 
 
 def _spans(matches: Iterator[re.Match[str]]) -> Iterator[Candidate]:

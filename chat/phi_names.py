@@ -18,7 +18,10 @@ Candidate = tuple[int, int, str]
 
 _I = re.IGNORECASE
 # Letters glued to digits ("S24", "A54", "X5") are model codes, never name words.
-WORD = re.compile(r"(?<!\d)(?>[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*)(?!\d)\.?")
+# (The look-behind sits after the first letter so that `re` skips to letters.)
+WORD = re.compile(
+    r"(?>[^\W\d_](?<!\d[^\W\d_])[^\W\d_]*(?:['\u2019\-][^\W\d_]+)*)(?!\d)\.?"
+)
 _RELATIONS = frozenset(
     "wife husband son daughter mom mum mother dad father brother sister friend "
     "partner grandma grandmother grandpa grandfather granddaughter grandson aunt "
@@ -101,15 +104,28 @@ def _listed(key: str) -> bool:
     return key in FIRST_NAMES or key in SURNAMES or key in AMBIGUOUS_NAMES
 
 
+_LISTED = FIRST_NAMES | SURNAMES | AMBIGUOUS_NAMES
+# A lowercase word that is not listed starts a name only before one of these.
+_CORE_AFTER = (SURNAMES_CORE | FIRST_NAMES_CORE) - NOT_NAMES
+
+
 class _Text:
     """One message's words, their lookup keys and capitalisation."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.words = list(WORD.finditer(text))
-        self.lowers = [w.group().lower() for w in self.words]
-        self.keys = [_key(w.group()) for w in self.words]
-        self.caps = [_is_cap(w.group()) for w in self.words]
+        groups = [w.group() for w in self.words]
+        self.lowers = [g.lower() for g in groups]
+        # Plain ASCII letters (most words) are their own key; skip _key's work.
+        self.keys = [
+            low if low.isalpha() and low.isascii() else _key(word)
+            for word, low in zip(groups, self.lowers, strict=True)
+        ]
+        self.caps = [
+            word[0].isupper() and not (len(word) > 2 and word.isupper())
+            for word in groups
+        ]
         self.seen_surnames: set[str] = set()
 
     def gap(self, i: int) -> str:
@@ -216,6 +232,13 @@ def _ends_run(t: _Text, i: int) -> bool:
 
 
 def _starts_lowercase(t: _Text, i: int, key: str) -> bool:
+    if not _listed(key):
+        # Shortcut of the general rule below for an unlisted word (most words):
+        # only a cue plus a listed lowercase name after it makes it a name.
+        nxt = t.keys[i + 1] if t.close(i) and not t.caps[i + 1] else ""
+        if nxt in NOT_NAMES or not (nxt in SURNAMES_CORE or nxt in FIRST_NAMES_CORE):
+            return False
+        return t.strong(i)
     strong = t.strong(i)
     cued = strong or t.weak(i) == _SPOKEN
     nxt = t.keys[i + 1] if t.close(i) and not t.caps[i + 1] else ""
@@ -308,9 +331,22 @@ def detect(text: str) -> list[Candidate]:
     """Return NAME candidates found in normalised text."""
     t = _Text(text)
     found: list[Candidate] = []
+    keys, caps, count = t.keys, t.caps, len(t.words)
     i = 0
-    while i < len(t.words):
-        if _starts_name(t, i):
+    while i < count:
+        key = keys[i]
+        if (
+            not key
+            or key in NOT_NAMES
+            or (
+                not caps[i]
+                and key not in _LISTED
+                and (i + 1 == count or keys[i + 1] not in _CORE_AFTER)
+            )
+        ):
+            # What _starts_name says of these words (most words), without a call.
+            i += 1
+        elif _starts_name(t, i):
             last = _extend(t, i)
             if not _is_place(t, i, last):
                 found.append((*_span(t, i, last), "NAME"))

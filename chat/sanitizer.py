@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from chat import phi_address, phi_dates, phi_names, phi_patterns
-from chat.phi_normalize import normalize
+from chat.phi_normalize import lowercase, normalize
 
 __all__ = [
     "DEFAULT_CRITICAL",
@@ -169,9 +169,10 @@ def _sanitize(
 
 def _detect(text: str) -> list[tuple[int, int, str]]:
     # Module attribute lookups (not bound references) so tests can patch detectors.
-    found = phi_patterns.detect(text)
-    found.extend(phi_dates.detect(text))
-    found.extend(phi_address.detect(text))
+    lower = lowercase(text)
+    found = phi_patterns.detect(text, lower)
+    found.extend(phi_dates.detect(text, lower))
+    found.extend(phi_address.detect(text, lower))
     found.extend(phi_names.detect(text))
     return found
 

@@ -1,11 +1,17 @@
-"""Log formatting: JSON lines with a request id. Content never enters a log by design."""
+"""Log set-up: JSON lines with a request id, and the PHI filter on every handler.
+
+Content never enters a log by design; the PHI filter (chat.logging_filter) is the
+last line of defence on every handler that can emit.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import traceback
 from datetime import UTC, datetime
+from typing import Any
 
 from stepsync.request_context import request_id_var
 
@@ -34,3 +40,32 @@ class JsonFormatter(logging.Formatter):
             payload["exc_type"] = record.exc_info[0].__name__
             payload["traceback"] = "".join(traceback.format_tb(record.exc_info[2]))
         return json.dumps(payload, ensure_ascii=True)
+
+
+def phi_filter() -> logging.Filter:
+    """A PHI filter for a LOGGING handler (the "phi" filter's factory).
+
+    It also puts one on ``logging.lastResort``, the stderr handler Python uses for
+    records of a logger with no handler on its way to the root (uvicorn.access has
+    none and does not propagate), so that handler redacts too.
+    """
+    from chat.logging_filter import PHIRedactingFilter
+
+    last_resort = logging.lastResort
+    if last_resort is not None and not any(
+        isinstance(f, PHIRedactingFilter) for f in last_resort.filters
+    ):
+        last_resort.addFilter(PHIRedactingFilter())
+    return PHIRedactingFilter()
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """settings.LOGGING for ``uvicorn.run(log_config=...)``.
+
+    uvicorn applies it in every worker process before it loads the app, in place
+    of its default config whose handlers have no PHI filter; uvicorn's own loggers
+    then propagate to our filtered root handlers.
+    """
+    from django.conf import settings
+
+    return copy.deepcopy(settings.LOGGING)

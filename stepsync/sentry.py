@@ -9,6 +9,7 @@ sanitizer). If the redactor fails, strings are replaced wholesale: it fails clos
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -90,3 +91,15 @@ def init_sentry(dsn: str, **extra: Any) -> None:
     import sentry_sdk
 
     sentry_sdk.init(**sentry_options(dsn, **extra))
+    _filter_sentry_debug_log()
+
+
+def _filter_sentry_debug_log() -> None:
+    """sentry-sdk gives its ``sentry_sdk.errors`` logger a stderr handler of its own
+    (it prints only with ``debug=True``, which we never set); filter it like ours."""
+    from stepsync.logging import phi_filter
+
+    for handler in logging.getLogger("sentry_sdk.errors").handlers:
+        fresh = phi_filter()
+        if not any(type(f) is type(fresh) for f in handler.filters):
+            handler.addFilter(fresh)

@@ -146,6 +146,8 @@ def serve(args: argparse.Namespace) -> int:
         return 3
     import uvicorn
 
+    from stepsync.logging import uvicorn_log_config
+
     runner = None if args.no_jobs else JobRunnerChild()
     if runner is not None:
         runner.start()
@@ -165,6 +167,8 @@ def serve(args: argparse.Namespace) -> int:
             lifespan="off",
             server_header=False,
             access_log=False,
+            # Our LOGGING (PHI filter on every handler), not uvicorn's default.
+            log_config=uvicorn_log_config(),
         )
     finally:
         if runner is not None:

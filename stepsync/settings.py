@@ -336,7 +336,11 @@ SENTRY_DSN = env.str("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
 # Dotted path of the `str -> str` redactor used for logs and Sentry events.
 PHI_REDACTOR = "chat.logging_filter.redact"
-LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
+LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"
+    )
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'")
@@ -364,12 +368,15 @@ JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=90)
 # prometheus-client multiprocess directory; `make run` sets a fresh one under var/.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
+# Django's loggers at DEBUG would log SQL with its parameters: never below INFO.
+_DJANGO_LOG_LEVEL = "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "stepsync.logging.RequestIdFilter"},
-        "phi": {"()": "chat.logging_filter.PHIRedactingFilter"},
+        # Also guards logging.lastResort (see stepsync.logging.phi_filter).
+        "phi": {"()": "stepsync.logging.phi_filter"},
     },
     "formatters": {
         "json": {"()": "stepsync.logging.JsonFormatter"},
@@ -386,6 +393,19 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Named so that dictConfig removes the handlers Django installs by default (a
+    # console handler when DEBUG, mail_admins, django.server's own): none has the
+    # PHI filter, and mail_admins mails tracebacks with local variables. Their
+    # records go to the root handlers instead. The server (stepsync/serve.py) hands
+    # this same dict to uvicorn, so its loggers end up there too.
+    "loggers": {
+        "django": {"handlers": [], "level": _DJANGO_LOG_LEVEL, "propagate": True},
+        "django.server": {
+            "handlers": [],
+            "level": _DJANGO_LOG_LEVEL,
+            "propagate": True,
+        },
+    },
 }
 
 if SENTRY_DSN:

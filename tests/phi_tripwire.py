@@ -1,10 +1,18 @@
 """The PHI tripwire (RELIABILITY.md §2.3): canary values anywhere in output fail the run.
 
 Loaded for every test session (pytest.ini ``-p tests.phi_tripwire``). It watches:
-log records at DEBUG on the root logger, each test's captured stdout/stderr/log
-sections, 4xx/5xx HTTP bodies (``ErrorBodyTripwireMiddleware`` in the test settings)
-and anything handed to ``record_text`` (Sentry envelopes, exception strings).
-A hit records only where it happened, never the text, and the session exits 1.
+every log record as it is created, before any filter can rewrite it (a LogRecord
+factory: the PHI filter on our handlers redacts records in place, so a handler
+would only see what the filter left and miss the code that logged PHI); the
+formatted records that reach the root logger; each test's captured
+stdout/stderr/log sections; 4xx/5xx HTTP bodies (``ErrorBodyTripwireMiddleware`` in
+the test settings); and anything handed to ``record_text`` (Sentry envelopes,
+exception strings). A hit records only where it happened, never the text, and the
+session exits 1.
+
+Tests that log canaries on purpose, to prove the filter works, log under the
+``tests.phi_probe`` logger (PROBE_LOGGER): their raw records are not scanned, but
+whatever of them reaches the root logger or captured output still is.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,6 +41,8 @@ PATTERNS = (
     re.compile(r"MRN-CANARY", re.IGNORECASE),
 )
 
+PROBE_LOGGER = "tests.phi_probe"
+
 _hits: list[str] = []
 _pending: list[str] = []
 _lock = threading.Lock()
@@ -51,6 +62,46 @@ def record_text(where: str, text: str) -> bool:
     with _lock:
         _pending.append(where)
     return True
+
+
+def is_probe(logger_name: str) -> bool:
+    """True for PROBE_LOGGER and the loggers below it."""
+    return logger_name == PROBE_LOGGER or logger_name.startswith(PROBE_LOGGER + ".")
+
+
+def raw_record_text(record: logging.LogRecord) -> str:
+    """Everything a record carries that a handler could print: the message with its
+    arguments, the exception with its chain and notes, and the stack."""
+    try:
+        parts = [record.getMessage()]
+    except Exception:
+        parts = [str(record.msg), repr(record.args)]
+    if record.exc_info and record.exc_info[1] is not None:
+        parts.append("".join(traceback.format_exception(record.exc_info[1])))
+    if record.exc_text:
+        parts.append(record.exc_text)
+    if record.stack_info:
+        parts.append(record.stack_info)
+    return "\n".join(parts)
+
+
+def install_record_factory() -> Callable[..., logging.LogRecord]:
+    """Wrap the LogRecord factory so that each new record is scanned raw; return
+    the previous factory (to restore)."""
+    previous = logging.getLogRecordFactory()
+
+    def scanning_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if not is_probe(record.name):
+            try:
+                text = raw_record_text(record)
+            except Exception:
+                text = ""
+            record_text(f"log record {record.name}:{record.levelname} (raw)", text)
+        return record
+
+    logging.setLogRecordFactory(scanning_factory)
+    return previous
 
 
 class TripwireHandler(logging.Handler):
@@ -105,6 +156,16 @@ def pytest_configure(config: pytest.Config) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     config._phi_tripwire_handler = handler  # type: ignore[attr-defined]
+    config._phi_tripwire_factory = install_record_factory()  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = getattr(config, "_phi_tripwire_factory", None)
+    if previous is not None:
+        logging.setLogRecordFactory(previous)
+    handler = getattr(config, "_phi_tripwire_handler", None)
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
 
 
 @pytest.hookimpl(hookwrapper=True)

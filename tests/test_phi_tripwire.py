@@ -22,6 +22,58 @@ def test_prints_a_canary():
     print("contact canary.patient@example.org")
 """
 
+# Like production: the PHI filter sits on the first root handler and rewrites the
+# record in place, so every later handler (and captured output) sees it redacted.
+FILTERED_SETUP = """
+import io
+import logging
+
+from chat.logging_filter import PHIRedactingFilter
+
+
+def log_through_the_phi_filter(logger_name, *args):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(PHIRedactingFilter())
+    root = logging.getLogger()
+    root.handlers.insert(0, handler)
+    try:
+        logging.getLogger(logger_name).warning(*args)
+    finally:
+        root.removeHandler(handler)
+    return stream.getvalue()
+"""
+
+LEAKING_SERVICES_LOG = (
+    FILTERED_SETUP
+    + """
+
+def test_services_log_a_raw_canary_that_the_console_redacts():
+    printed = log_through_the_phi_filter("chat.services", "user said %s", "123-45-6789")
+    assert "123-45-6789" not in printed
+    assert "[SSN]" in printed
+"""
+)
+
+PROBE_LOG = (
+    FILTERED_SETUP
+    + """
+
+def test_a_probe_proves_the_filter_redacts():
+    printed = log_through_the_phi_filter(
+        "tests.phi_probe.filter", "user said %s", "123-45-6789"
+    )
+    assert "[SSN]" in printed
+"""
+)
+
+PROBE_UNFILTERED = """
+import logging
+
+def test_a_probe_whose_canary_reaches_the_root_unfiltered():
+    logging.getLogger("tests.phi_probe.leak").warning("user said %s", "123-45-6789")
+"""
+
 CLEAN = """
 import logging
 
@@ -65,6 +117,31 @@ def test_printed_output_with_a_canary_fails_the_session(
     pytester: pytest.Pytester,
 ) -> None:
     result = run_inner(pytester, LEAKING_PRINT)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 1
+
+
+def test_a_raw_canary_logged_by_chat_services_fails_the_session_even_when_redacted(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_inner(pytester, LEAKING_SERVICES_LOG)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*canary PHI seen in*log record chat.services*"])
+
+
+def test_a_probe_logger_may_log_a_canary_that_the_filter_redacts(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_inner(pytester, PROBE_LOG)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+
+
+def test_a_probe_canary_that_reaches_output_unredacted_fails_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_inner(pytester, PROBE_UNFILTERED)
     result.assert_outcomes(passed=1)
     assert result.ret == 1
 

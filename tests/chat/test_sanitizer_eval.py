@@ -37,3 +37,25 @@ def test_address_recall_is_at_least_80_percent(score: Score) -> None:
 
 def test_at_most_2_percent_of_clean_questions_are_flagged(score: Score) -> None:
     assert score.fp_share() <= 0.02
+
+
+def test_an_entity_is_found_only_when_spans_of_its_own_type_cover_it() -> None:
+    from bench.bench_sanitizer import _detected
+    from chat.sanitizer import Span
+
+    text = "I live at 42 Oak Street now"
+    gold = {"start": 10, "end": 23, "type": "ADDRESS"}
+    spans = (Span(10, 16, "ADDRESS"), Span(17, 23, "NAME"))
+
+    assert _detected(text, gold, spans) is False
+
+
+def test_an_entity_covered_by_two_spans_of_its_type_is_found() -> None:
+    from bench.bench_sanitizer import _detected
+    from chat.sanitizer import Span
+
+    text = "I live at 42 Oak Street now"
+    gold = {"start": 10, "end": 23, "type": "ADDRESS"}
+    spans = (Span(10, 16, "ADDRESS"), Span(17, 23, "ADDRESS"))
+
+    assert _detected(text, gold, spans) is True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -12,25 +11,31 @@ import sentry_sdk
 from sentry_sdk.transport import Transport
 
 from stepsync import sentry as project_sentry
-from tests.phi_tripwire import find_canary, record_text
+from tests.phi_tripwire import PROBE_LOGGER, find_canary, record_text
 
 SSN = "123-45-6789"
 EMAIL = "canary.patient@example.org"
 
 
 class CapturingTransport(Transport):
-    """Keeps envelopes in memory instead of sending them."""
+    """Keeps envelopes (and the events in them) in memory instead of sending them."""
 
     envelopes: list[str] = []
+    events: list[dict[str, Any]] = []
 
     def capture_envelope(self, envelope: Any) -> None:
         body = envelope.serialize().decode("utf-8", "replace")
         CapturingTransport.envelopes.append(body)
+        for item in envelope.items:
+            event = item.get_event()
+            if event is not None:
+                CapturingTransport.events.append(event)
 
 
 @pytest.fixture
 def captured() -> Iterator[list[str]]:
     CapturingTransport.envelopes = []
+    CapturingTransport.events = []
     sentry_sdk.init(
         **project_sentry.sentry_options(
             "https://public@127.0.0.1/1", transport=CapturingTransport
@@ -44,8 +49,10 @@ def captured() -> Iterator[list[str]]:
 
 
 def quiet_logger() -> logging.Logger:
-    logger = logging.getLogger("tests.sentry.quiet")
-    logger.propagate = False  # the raw record must not reach the tripwire handler
+    # A probe logger: the tripwire does not scan its raw records, and it does not
+    # propagate, so they never reach the root handlers either.
+    logger = logging.getLogger(f"{PROBE_LOGGER}.sentry")
+    logger.propagate = False
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())  # and not logging's lastResort
     return logger
@@ -82,17 +89,36 @@ def test_frame_locals_are_not_captured(captured: list[str]) -> None:
     assert "patient_ssn" not in text
 
 
-def test_breadcrumbs_keep_no_message(captured: list[str]) -> None:
+def test_events_the_transport_receives_carry_no_breadcrumb_text(
+    captured: list[str],
+) -> None:
     capture(captured)
-    events = [
-        json.loads(line)
-        for body in captured
-        for line in body.splitlines()
-        if line.startswith("{") and '"breadcrumbs"' in line
+    events = CapturingTransport.events
+    crumbs = [
+        crumb
+        for event in events
+        for crumb in (event.get("breadcrumbs") or {}).get("values", [])
     ]
-    for event in events:
-        for crumb in event.get("breadcrumbs", {}).get("values", []):
-            assert "message" not in crumb
+    assert len(events) >= 2
+    assert [c for c in crumbs if "message" in c or "data" in c] == []
+    assert not any("breadcrumb with" in body for body in captured)
+
+
+def test_breadcrumbs_keep_only_category_level_time_and_type() -> None:
+    crumb = {
+        "category": "chat.services",
+        "level": "warning",
+        "timestamp": 1.0,
+        "type": "log",
+        "message": f"user wrote {EMAIL}",
+        "data": {"text": SSN},
+    }
+    assert project_sentry.before_breadcrumb(crumb, {}) == {
+        "category": "chat.services",
+        "level": "warning",
+        "timestamp": 1.0,
+        "type": "log",
+    }
 
 
 def test_scrubber_fails_closed_when_the_redactor_breaks(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import shutil
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -17,6 +19,10 @@ from stepsync.secrets import DATABASE_KEY, read_secret
 pytestmark = pytest.mark.sqlcipher_only
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 CANARY = "MRN-CANARY-0001"
+# WAL layout (sqlite.org/fileformat2.html#walformat): a 32-byte header holding the
+# page size, then frames of a 24-byte header and one page image each.
+WAL_MAGIC = (0x377F0682, 0x377F0683)
+WAL_HEADER, FRAME_HEADER = 32, 24
 
 
 def db_path() -> Path:
@@ -46,14 +52,39 @@ def test_canary_written_through_the_orm_is_absent_from_raw_database_bytes() -> N
     assert CANARY.encode() not in raw
 
 
+def wal_pages(content: bytes) -> list[bytes]:
+    """The page images of every frame in a WAL file."""
+    assert int.from_bytes(content[:4], "big") in WAL_MAGIC
+    step = FRAME_HEADER + int.from_bytes(content[8:12], "big")
+    return [
+        content[offset + FRAME_HEADER : offset + step]
+        for offset in range(WAL_HEADER, len(content) - step + 1, step)
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_wal_file_does_not_start_with_plaintext_or_hold_the_canary() -> None:
+def test_wal_frames_hold_only_encrypted_pages_and_no_canary() -> None:
     Group.objects.create(name=f"wal {CANARY}")
-    wal = Path(f"{db_path()}-wal")
-    assert wal.exists()
-    content = wal.read_bytes()
+    content = Path(f"{db_path()}-wal").read_bytes()
+    pages = wal_pages(content)
+    assert pages
     assert CANARY.encode() not in content
-    assert PLAINTEXT_HEADER not in content[:64]
+    assert not any(page.startswith(PLAINTEXT_HEADER) for page in pages)
+    # A plaintext page is mostly zero bytes (over 95 %); an encrypted one about 1/256.
+    assert all(page.count(0) < len(page) // 20 for page in pages)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stdlib_sqlite_cannot_read_the_database_and_its_wal(tmp_path: Path) -> None:
+    Group.objects.create(name=f"wal {CANARY}")
+    for suffix in ("", "-wal"):
+        shutil.copyfile(f"{db_path()}{suffix}", tmp_path / f"copy.db{suffix}")
+    plain = sqlite3.connect(tmp_path / "copy.db")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="file is not a database"):
+            plain.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    finally:
+        plain.close()
 
 
 @pytest.mark.django_db
