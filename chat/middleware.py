@@ -32,6 +32,14 @@ EXPIRED_MESSAGE = (
     "You were logged out after a period of inactivity. Please log in again."
 )
 LIFETIME_MESSAGE = "Your session reached its maximum length. Please log in again."
+# Health probes and the metrics scrape are not user activity: they must neither
+# refresh a session's idle clock nor end it (no redirect, no audit row).
+PROBE_PATHS = frozenset({"/health", "/metrics", "/metrics/"})
+
+
+def is_probe(path: str) -> bool:
+    """True for /health/* and /metrics (the monitoring endpoints)."""
+    return path in PROBE_PATHS or path.startswith("/health/")
 
 
 def expiry_reason(session: Any, *, now: float) -> str:
@@ -66,6 +74,8 @@ class SessionTimeoutMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
+        if is_probe(request.path):
+            return self.get_response(request)
         if self.is_async:
             return self._acall(request)
         response = self.check(request) or self.get_response(request)

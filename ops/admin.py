@@ -165,6 +165,6 @@ class DashboardAdmin(ReadOnlyAdmin):
             "job_runs": selectors.job_runs_recent(limit=15),
             "backup": selectors.backup_latest(),
             "integrity": selectors.integrity_latest(),
-            "snapshot": selectors.breaker_snapshot_or_none(),
+            "snapshot": selectors.breaker_snapshot_now(),
         }
         return TemplateResponse(request, "ops/admin_dashboard.html", context)

@@ -21,9 +21,11 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
-from ops import figures, logscan, selectors
+from compliance.selectors_incidents import incidents_with_deadlines_due
+from ops import figures, health, logscan, selectors
 from ops.audit import ops_audit, ops_incident_open
-from ops.models import Alert, MetricSample
+from ops.models import Alert
+from ops.sampling import p95_from_buckets
 
 logger = logging.getLogger(__name__)
 RULES_FILE = Path(__file__).with_name("alert_rules.toml")
@@ -37,7 +39,9 @@ class Rule:
     summary: str
     threshold: float = 0.0
     window_minutes: int = 5
-    min_calls: int = 0
+    # Fewer requests (or attempted LLM calls) than this in the window: too few to
+    # judge a rate or a percentile, so that source does not count.
+    min_requests: int = 0
 
 
 @lru_cache(maxsize=1)
@@ -54,107 +58,142 @@ def load_rules(path: Path = RULES_FILE) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-Outcome = tuple[bool, float | None]
+@dataclass(frozen=True)
+class Outcome:
+    """A check's verdict. ``no_data``: nothing to judge; the alert is left as it is."""
+
+    firing: bool
+    value: float | None = None
+    no_data: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+NO_DATA = Outcome(firing=False, no_data=True)
+
+
+def _window(now: datetime, rule: Rule) -> tuple[datetime, datetime]:
+    return now - timedelta(minutes=rule.window_minutes), now
 
 
 def _llm(now: datetime, rule: Rule) -> figures.LLMWindow:
-    return figures.llm_window(since=now - timedelta(minutes=rule.window_minutes))
+    since, until = _window(now, rule)
+    return figures.llm_window(since=since, until=until)
 
 
-def _latest_sample(series: str, now: datetime, minutes: int) -> float | None:
-    sample = (
-        MetricSample.objects.filter(
-            series=series,
-            created_at__gte=now - timedelta(minutes=minutes),
-            created_at__lte=now,
-        )
-        .order_by("-created_at")
-        .first()
-    )
-    return None if sample is None else sample.value
+def _http(now: datetime, rule: Rule) -> selectors.RequestWindow | None:
+    since, until = _window(now, rule)
+    return selectors.request_window(since=since, until=until)
 
 
 def check_encryption_disabled(rule: Rule, now: datetime) -> Outcome:
-    from ops.health import _encrypted
-
-    encrypted = _encrypted()
-    return encrypted is False, None
+    return Outcome(firing=health.database_encrypted() is False)
 
 
 def check_phi_in_logs(rule: Rule, now: datetime) -> Outcome:
-    report = logscan.scan_files(logscan.configured_log_files())
-    return bool(report.findings), float(len(report.findings))
+    report = logscan.scan_incremental(logscan.configured_log_files())
+    return Outcome(firing=bool(report.findings), value=float(len(report.findings)))
+
+
+def check_log_scan_idle(rule: Rule, now: datetime) -> Outcome:
+    readable = logscan.readable_files(logscan.configured_log_files())
+    return Outcome(firing=not readable, value=float(len(readable)))
 
 
 def check_breaker_open_seconds(rule: Rule, now: datetime) -> Outcome:
-    snapshot = selectors.breaker_snapshot_or_none()
+    snapshot = selectors.breaker_snapshot_now()
     seconds = figures.breaker_open_since(snapshot=snapshot, now=now)
-    return seconds > rule.threshold, seconds
+    return Outcome(firing=seconds > rule.threshold, value=seconds)
 
 
 def check_capacity_pct(rule: Rule, now: datetime) -> Outcome:
-    stats = selectors.session_stats_or_none()
-    pct = float(getattr(stats, "capacity_used_pct", 0.0))
-    return pct > rule.threshold, pct
+    pct = float(selectors.session_stats_now().capacity_used_pct)
+    return Outcome(firing=pct > rule.threshold, value=pct)
+
+
+def _worst(values: list[float | None], rule: Rule) -> Outcome:
+    """The worst of the sources that had enough traffic (0 when none had)."""
+    worst = max((value for value in values if value is not None), default=0.0)
+    return Outcome(firing=worst > rule.threshold, value=worst)
+
+
+def _enough(count: int, rule: Rule) -> bool:
+    return count >= max(rule.min_requests, 1)
 
 
 def check_error_rate(rule: Rule, now: datetime) -> Outcome:
-    llm = _llm(now, rule)
-    rate = llm.error_rate if llm.calls >= rule.min_calls else 0.0
-    http = _latest_sample("http_error_ratio", now, rule.window_minutes) or 0.0
-    value = max(rate, http)
-    return value > rule.threshold, value
+    llm, http = _llm(now, rule), _http(now, rule)
+    if http is None and llm.attempted == 0:
+        return NO_DATA
+    values: list[float | None] = []
+    if _enough(llm.attempted, rule):
+        values.append(llm.error_rate)
+    if http is not None and _enough(http.requests, rule):
+        values.append(http.error_rate)
+    return _worst(values, rule)
 
 
 def check_latency_p95_seconds(rule: Rule, now: datetime) -> Outcome:
-    p95_ms = _llm(now, rule).latency_ms.get("p95")
-    llm = (p95_ms or 0.0) / 1000.0
-    http = _latest_sample("http_p95_seconds", now, rule.window_minutes) or 0.0
-    value = max(llm, http)
-    return value > rule.threshold, value
+    llm, http = _llm(now, rule), _http(now, rule)
+    if http is None and llm.attempted == 0:
+        return NO_DATA
+    values: list[float | None] = []
+    p95_ms = llm.latency_ms.get("p95")
+    if _enough(llm.attempted, rule) and p95_ms is not None:
+        values.append(p95_ms / 1000.0)
+    if http is not None and _enough(http.requests, rule):
+        values.append(p95_from_buckets(http.buckets))
+    return _worst(values, rule)
 
 
 def check_llm_rate_limited(rule: Rule, now: datetime) -> Outcome:
     hits = _llm(now, rule).rate_limited
-    return hits > rule.threshold, float(hits)
+    return Outcome(firing=hits > rule.threshold, value=float(hits))
 
 
 def check_db_size_pct(rule: Rule, now: datetime) -> Outcome:
     limit = settings.DATABASE_MAX_SIZE_MB * 1024 * 1024
     pct = 100.0 * selectors.database_size_bytes() / limit if limit else 0.0
-    return pct > rule.threshold, pct
+    return Outcome(firing=pct > rule.threshold, value=pct)
 
 
 def check_key_age_days(rule: Rule, now: datetime) -> Outcome:
     created = selectors.key_created_at()
     if created is None:
-        return False, None
+        return Outcome(firing=False)
     days = (now - created).total_seconds() / 86400
-    return days > rule.threshold, days
+    return Outcome(firing=days > rule.threshold, value=days)
 
 
 def check_backup_age_hours(rule: Rule, now: datetime) -> Outcome:
-    if settings.DATABASES["default"]["ENGINE"] != "stepsync.db.sqlcipher":
-        return False, None  # PostgreSQL backups are the database service's
+    if not selectors.uses_sqlcipher():
+        return Outcome(firing=False)  # PostgreSQL backups are the database service's
     latest = selectors.backup_latest()
     if latest is None:
-        return True, None
+        return Outcome(firing=True)
     hours = (now - latest.created_at).total_seconds() / 3600
-    return hours > rule.threshold, hours
+    return Outcome(firing=hours > rule.threshold, value=hours)
+
+
+def check_integrity_failed(rule: Rule, now: datetime) -> Outcome:
+    latest = selectors.integrity_latest()
+    if latest is None:
+        return Outcome(firing=False)
+    return Outcome(
+        firing=not latest.ok,
+        value=float(latest.cipher_errors),
+        details={"check_id": latest.pk, "pages": list(latest.pages)[:20]},
+    )
 
 
 def check_incident_deadlines_due(rule: Rule, now: datetime) -> Outcome:
-    try:
-        from compliance.selectors_incidents import incidents_with_deadlines_due
-    except ImportError:
-        return False, None
     due = incidents_with_deadlines_due(within_days=int(rule.threshold), now=now)
-    return bool(due), float(len(due))
+    return Outcome(firing=bool(due), value=float(len(due)))
 
 
 CHECKS: dict[str, Callable[[Rule, datetime], Outcome]] = {
     "encryption_disabled": check_encryption_disabled,
     "phi_in_logs": check_phi_in_logs,
+    "log_scan_idle": check_log_scan_idle,
     "breaker_open_seconds": check_breaker_open_seconds,
     "capacity_pct": check_capacity_pct,
     "error_rate": check_error_rate,
@@ -163,6 +202,7 @@ CHECKS: dict[str, Callable[[Rule, datetime], Outcome]] = {
     "db_size_pct": check_db_size_pct,
     "key_age_days": check_key_age_days,
     "backup_age_hours": check_backup_age_hours,
+    "integrity_failed": check_integrity_failed,
     "incident_deadlines_due": check_incident_deadlines_due,
 }
 
@@ -172,6 +212,7 @@ class Evaluation:
     fired: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     still_open: list[str] = field(default_factory=list)
+    no_data: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
 
@@ -182,32 +223,36 @@ def alerts_evaluate(
     only: set[str] | None = None,
 ) -> Evaluation:
     """Run every rule at ``now``; open, refresh or resolve its alert. One rule's
-    failure is recorded and the others still run."""
+    failure is recorded and the others still run. A rule without data to judge is
+    reported in ``no_data`` (and logged) and its alert is left as it is."""
     result = Evaluation()
     for rule in rules or load_rules():
         if only is not None and rule.name not in only:
             continue
         try:
-            firing, value = CHECKS[rule.check](rule, now)
-            _apply(rule, firing, value, now, result)
+            outcome = CHECKS[rule.check](rule, now)
+            if outcome.no_data:
+                logger.warning("ops.alerts.no_data rule=%s", rule.name)
+                result.no_data.append(rule.name)
+                continue
+            _apply(rule, outcome, now, result)
         except Exception:  # loop boundary: one broken rule must not stop the rest
             logger.exception("ops.alerts.rule_failed rule=%s", rule.name)
             result.failed.append(rule.name)
     return result
 
 
-def _apply(
-    rule: Rule, firing: bool, value: float | None, now: datetime, result: Evaluation
-) -> None:
+def _apply(rule: Rule, outcome: Outcome, now: datetime, result: Evaluation) -> None:
     current = Alert.objects.filter(rule=rule.name, resolved_at__isnull=True).first()
-    if firing and current is None:
+    if outcome.firing and current is None:
         try:
             with transaction.atomic():
                 alert = Alert.objects.create(
                     rule=rule.name,
                     severity=rule.severity,
                     summary=rule.summary,
-                    value=value,
+                    value=outcome.value,
+                    details=outcome.details,
                     created_at=now,
                     last_seen_at=now,
                 )
@@ -216,8 +261,10 @@ def _apply(
             return
         result.fired.append(rule.name)
         _on_fired(alert, rule)
-    elif firing and current is not None:
-        Alert.objects.filter(pk=current.pk).update(value=value, last_seen_at=now)
+    elif outcome.firing and current is not None:
+        Alert.objects.filter(pk=current.pk).update(
+            value=outcome.value, details=outcome.details, last_seen_at=now
+        )
         result.still_open.append(rule.name)
     elif current is not None:
         Alert.objects.filter(pk=current.pk).update(resolved_at=now)
@@ -255,6 +302,7 @@ def _category(rule: Rule) -> str:
     return {
         "phi_in_logs": "privacy",
         "encryption_disabled": "security",
+        "integrity_failed": "security",
         "breaker_open_seconds": "llm",
     }.get(rule.check, "availability")
 
@@ -270,14 +318,10 @@ def _notify(alert: Alert, rule: Rule, *, resolved: bool) -> None:
     if settings.ALERT_EMAILS:
         try:
             send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, settings.ALERT_EMAILS)
-        except (OSError, Exception):  # mail outage must not stop evaluation
+        except OSError:  # SMTP errors are OSErrors; a mail outage must not stop us
             logger.warning("ops.alerts.mail_failed rule=%s", rule.name)
     if settings.SENTRY_DSN:
         import sentry_sdk
 
         level = "error" if rule.severity == "critical" else "warning"
         sentry_sdk.capture_message(f"alert.{verb} rule={rule.name}", level=level)
-
-
-def notification_body(alert: Alert) -> dict[str, Any]:
-    return {"rule": alert.rule, "severity": alert.severity, "value": alert.value}

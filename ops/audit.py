@@ -6,13 +6,14 @@ codes and counts only.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest
 
-logger = logging.getLogger(__name__)
+from compliance.incidents import incident_open
+from compliance.models import AuditAction
+from compliance.services import audit_record
 
 
 def ops_audit(
@@ -27,13 +28,6 @@ def ops_audit(
     request: HttpRequest | None = None,
 ) -> None:
     """Write one audit event named by its AuditAction member name (e.g. "BACKUP")."""
-    try:
-        from compliance.models import AuditAction
-        from compliance.services import audit_record
-    except ImportError:  # compliance's audit service not installed yet
-        logger.warning("ops.audit.unavailable action=%s", action)
-        return
-
     audit_record(
         action=AuditAction[action],
         actor=actor,
@@ -50,8 +44,6 @@ def ops_incident_open(
     *, title: str, severity: str, category: str, source_key: str
 ) -> int | None:
     """Open (or find, by source_key) an incident; returns its id."""
-    from compliance.incidents import incident_open
-
     incident = incident_open(
         title=title, severity=severity, category=category, source_key=source_key
     )

@@ -12,20 +12,30 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from sqlcipher3 import dbapi2 as Database
 
-from ops import cipherfile
-from ops.exceptions import BackupInvalid, BackupKeyMissing, DatabaseInUse, RestoreFailed
+from ops import cipherfile, maintenance
+from ops.exceptions import (
+    BackupInvalid,
+    BackupKeyMissing,
+    BackupNotFound,
+    RestoreFailed,
+)
 from stepsync.db.sqlcipher.errors import DatabaseKeyError
 from stepsync.secrets import BACKUP_KEY, DATABASE_KEY, SecretError, read_secret
 
 SUFFIX = ".sqlcipher"
 MANIFEST_SUFFIX = ".manifest.json"
+PARTIAL_SUFFIX = ".partial"
+# A partial file untouched this long is left by a crashed backup, not being written.
+ORPHAN_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ def backup_create(
         raise BackupKeyMissing()
     backup_dir.mkdir(parents=True, exist_ok=True)
     final = backup_dir / f"stepsync-{now:%Y%m%dT%H%M%S%fZ}{SUFFIX}"
-    partial = final.with_name(final.name + ".partial")
+    partial = final.with_name(final.name + PARTIAL_SUFFIX)
     partial.unlink(missing_ok=True)
     conn = cipherfile.open_file(source_path, source_key, busy_ms=5000)
     try:
@@ -147,13 +157,20 @@ def _check_file(
     return counts
 
 
-def backup_verify(*, path: Path, key_hex: str) -> dict[str, int]:
-    """Check a backup without restoring it: manifest, sha256, header, integrity, counts."""
-    manifest_file = manifest_path(path)
+def manifest_read(path: Path) -> dict[str, Any]:
+    """The backup's manifest, or BackupInvalid when missing or unreadable."""
     try:
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        manifest = json.loads(manifest_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise BackupInvalid("The backup's manifest is missing or unreadable.") from None
+    if not isinstance(manifest, dict):
+        raise BackupInvalid("The backup's manifest is missing or unreadable.")
+    return manifest
+
+
+def backup_verify(*, path: Path, key_hex: str) -> dict[str, int]:
+    """Check a backup without restoring it: manifest, sha256, header, integrity, counts."""
+    manifest = manifest_read(path)
     if not path.is_file() or cipherfile.file_sha256(path) != manifest.get("sha256"):
         raise BackupInvalid("The backup's sha256 does not match its manifest.")
     if manifest.get("key_id") != cipherfile.key_fingerprint(key_hex):
@@ -167,17 +184,42 @@ def backups_list(*, backup_dir: Path) -> list[Path]:
     return sorted(backup_dir.glob(f"stepsync-*{SUFFIX}"))
 
 
+def backup_resolve(value: str, *, backup_dir: Path) -> Path:
+    """'latest' (the newest backup in ``backup_dir``) or an existing file path."""
+    if value == "latest":
+        found = backups_list(backup_dir=backup_dir)
+        if not found:
+            raise BackupNotFound()
+        return found[-1]
+    path = Path(value)
+    if not path.is_file():
+        raise BackupNotFound()
+    return path
+
+
+def _modified(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
 def backups_prune(*, now: datetime, backup_dir: Path, retention_days: int) -> int:
-    """Delete backups (and manifests) older than ``retention_days``; keep the newest."""
+    """Delete backups (and manifests) older than ``retention_days``, keeping the
+    newest, and leftovers of crashed runs (partial files, temporary manifests)."""
     cutoff = now - timedelta(days=retention_days)
-    files = backups_list(backup_dir=backup_dir)
     removed = 0
-    for path in files[:-1]:
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        if modified < cutoff:
+    for path in backups_list(backup_dir=backup_dir)[:-1]:
+        if _modified(path) < cutoff:
             path.unlink(missing_ok=True)
             manifest_path(path).unlink(missing_ok=True)
             removed += 1
+    if backup_dir.is_dir():
+        leftovers = [
+            *backup_dir.glob(f"stepsync-*{SUFFIX}{PARTIAL_SUFFIX}"),
+            *backup_dir.glob(f"stepsync-*{MANIFEST_SUFFIX}.tmp"),
+        ]
+        for path in leftovers:
+            if _modified(path) < now - ORPHAN_AFTER:
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
@@ -186,11 +228,10 @@ def restore_from_backup(
 ) -> RestoreResult:
     """Restore a verified backup over the live file (the app must be stopped).
 
-    Raises DatabaseInUse when another connection has the live file open, and
+    Raises MaintenanceRequired without the maintenance lock held here,
+    DatabaseInUse when anything else has the live file open, and
     BackupInvalid/RestoreFailed when a check fails; the live file is then untouched.
     """
-    import time
-
     started = time.perf_counter()
     expected = backup_verify(path=backup_path, key_hex=key_hex)
     _ensure_not_in_use(live_path, live_key)
@@ -224,13 +265,11 @@ def _ensure_not_in_use(live_path: Path, live_key: str) -> None:
     if not live_path.exists():
         return
     try:
-        conn = cipherfile.open_exclusive(live_path, live_key)
+        conn = maintenance.exclusive_connection(live_path, live_key)
     except DatabaseKeyError:
         return  # an unreadable live file is exactly what a restore replaces
-    except Database.OperationalError:
-        raise DatabaseInUse() from None
     except Database.DatabaseError:
-        return
+        return  # so is a corrupt one; nobody else has it open (checked first)
     conn.close()
 
 

@@ -8,7 +8,8 @@ operation can hold exclusive access and throw its connection away on any error
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlcipher3 import dbapi2 as Database
@@ -16,15 +17,18 @@ from sqlcipher3 import dbapi2 as Database
 from stepsync.db.sqlcipher.base import key_statement, open_keyed
 
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
+PAGE_NUMBER = re.compile(r"\bpage (\d+)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class IntegrityResult:
-    """quick_check/integrity_check text and the cipher_integrity_check failures."""
+    """quick_check/integrity_check text, cipher_integrity_check's failures and the
+    page numbers they name."""
 
     ok: bool
     check: str
     cipher_errors: list[str]
+    pages: list[int] = field(default_factory=list)
 
 
 def open_file(
@@ -39,11 +43,12 @@ def open_file(
 def open_exclusive(
     path: Path | str, key_hex: str, *, busy_ms: int = 200
 ) -> Database.Connection:
-    """Open and take the file for this connection alone, or raise OperationalError.
+    """Open and take SQLite's exclusive lock for this connection, kept until it
+    closes (exclusive locking mode), or raise OperationalError.
 
-    In WAL mode an exclusive locking-mode transaction is refused while any other
-    connection has the file open, even an idle one; that is how rotation and restore
-    detect a running app.
+    In WAL mode this is refused while any other connection has the file open, even
+    an idle one. In DELETE mode an idle connection holds no lock and is NOT
+    detected: callers go through ``ops.maintenance.exclusive_connection``.
     """
     conn = open_file(path, key_hex, busy_ms=busy_ms)
     try:
@@ -86,19 +91,31 @@ def row_counts(conn: Database.Connection, schema: str = "main") -> dict[str, int
     return counts
 
 
+def journal_mode(conn: Database.Connection) -> str:
+    return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+
 def integrity(conn: Database.Connection, *, full: bool = False) -> IntegrityResult:
-    """quick_check (or integrity_check) plus cipher_integrity_check's failing pages."""
+    """quick_check (or integrity_check) plus cipher_integrity_check's failing pages.
+
+    Each runs on its own: a corrupt page makes quick_check raise SQLITE_CORRUPT, and
+    cipher_integrity_check must still name the page.
+    """
     pragma = "integrity_check" if full else "quick_check"
     try:
         rows = conn.execute(f"PRAGMA {pragma}").fetchall()
         check = "; ".join(str(row[0]) for row in rows)[:200]
+    except Database.DatabaseError as exc:
+        check = type(exc).__name__
+    try:
         cipher = [
             str(r[0])[:120] for r in conn.execute("PRAGMA cipher_integrity_check")
         ]
     except Database.DatabaseError as exc:
-        return IntegrityResult(ok=False, check=type(exc).__name__, cipher_errors=[])
+        cipher = [type(exc).__name__]
+    pages = sorted({int(m) for line in cipher for m in PAGE_NUMBER.findall(line)})
     return IntegrityResult(
-        ok=check == "ok" and not cipher, check=check, cipher_errors=cipher
+        ok=check == "ok" and not cipher, check=check, cipher_errors=cipher, pages=pages
     )
 
 

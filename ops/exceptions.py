@@ -20,6 +20,16 @@ class MaintenanceBusy(OpsError):
     message = "Another maintenance operation is running (maintenance lock file exists)."
 
 
+class MaintenanceRequired(OpsError):
+    """A maintenance step ran without this process holding the maintenance lock."""
+
+    code = "maintenance_required"
+    message = (
+        "This step needs the maintenance lock file (MAINTENANCE_LOCK_FILE) held by "
+        "this process; run it through its management command."
+    )
+
+
 class DatabaseInUse(OpsError):
     """Other connections hold the database open, so exclusive access was refused."""
 
@@ -66,3 +76,18 @@ class RestoreFailed(OpsError):
 
     code = "restore_failed"
     message = "Restore failed; the live database was not replaced."
+
+
+class BackupNotFound(OpsError):
+    """The named backup file (or any backup, for 'latest') does not exist."""
+
+    code = "backup_not_found"
+    message = "Backup file not found (or no backups in BACKUP_DIR)."
+
+
+class PendingKeyFound(OpsError):
+    """A pending key file from an interrupted rotation exists; the message says which
+    key file opens the database (never a key)."""
+
+    code = "pending_key_found"
+    message = "A pending database key file exists from an interrupted rotation."

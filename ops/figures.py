@@ -3,6 +3,13 @@
 Shared by /metrics (at scrape time), the minute sampler behind the dashboard and the
 alert rules, so every process sees the same numbers whichever worker served the
 traffic: LLM call records, messages, PHI redaction counts, blocks, breaker history.
+
+LLM outcome codes are the ones chat/llm.py and chat/llm_pipeline.py store in
+``LLMCall.outcome``. The pipeline's own refusals ("rate_limited" from the local
+limiter, "breaker_open", "prompt_blocked") never reached the provider
+(``upstream_calls == 0``); a provider 429 is stored with the same "rate_limited"
+code but after at least one upstream call, so it is told apart by that count and
+reported as "upstream_rate_limited" (the code chat should store for it directly).
 """
 
 from __future__ import annotations
@@ -11,9 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-RATE_LIMIT_OUTCOMES = {"rate_limited", "rate_limit", "limited", "http_429"}
-OK_OUTCOMES = {"ok", "success"}
-NOT_CALLED = {"breaker_open", "rate_limited", "rate_limit", "limited", "disabled"}
+from chat.breaker import breaker_transitions
+from chat.models import BreakerTransition, LLMCall, Message
+from chat.sanitizer import PHI_TYPES
+from compliance.models import AuditAction, AuditEvent
+
+LOCAL_RATE_LIMITED = "rate_limited"
+UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+# Refused by the pipeline before any upstream call: not an LLM error, no latency.
+NOT_CALLED = frozenset({LOCAL_RATE_LIMITED, "breaker_open", "prompt_blocked"})
+RATE_LIMIT_OUTCOMES = frozenset({LOCAL_RATE_LIMITED, UPSTREAM_RATE_LIMITED})
+OK_OUTCOMES = frozenset({"ok"})
+OPEN_STATES = ("open", "forced_open")
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -23,6 +39,13 @@ def percentile(values: list[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.4999)))
     return ordered[rank - 1]
+
+
+def outcome_key(outcome: str, upstream_calls: int) -> str:
+    """The outcome as reported: a 429 from the provider is not a local refusal."""
+    if outcome == LOCAL_RATE_LIMITED and upstream_calls > 0:
+        return UPSTREAM_RATE_LIMITED
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -37,10 +60,13 @@ class LLMWindow:
     ttft_ms: dict[str, float | None] = field(default_factory=dict)
 
     @property
+    def attempted(self) -> int:
+        """Calls that reached (or tried to reach) the provider."""
+        return sum(n for name, n in self.by_outcome.items() if name not in NOT_CALLED)
+
+    @property
     def error_rate(self) -> float:
-        attempted = sum(
-            n for name, n in self.by_outcome.items() if name not in NOT_CALLED
-        )
+        attempted = self.attempted
         return self.errors / attempted if attempted else 0.0
 
 
@@ -48,35 +74,32 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     return {q: percentile(values, float(q[1:])) for q in ("p50", "p95", "p99")}
 
 
-def llm_window(*, since: datetime) -> LLMWindow:
-    """Calls, outcomes, tokens and latency quantiles of LLM calls since ``since``."""
-    try:
-        from chat.models import LLMCall
-    except ImportError:
-        return LLMWindow()
-    rows = LLMCall.objects.filter(created_at__gte=since).values_list(
-        "outcome", "latency_ms", "ttft_ms", "tokens_in", "tokens_out"
-    )
+def llm_window(*, since: datetime, until: datetime | None = None) -> LLMWindow:
+    """Calls, outcomes, tokens and latency quantiles of LLM calls in the window."""
+    rows = LLMCall.objects.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lte=until)
     by_outcome: dict[str, int] = {}
     latencies: list[float] = []
     ttfts: list[float] = []
     tokens_in = tokens_out = 0
-    for outcome, latency, ttft, t_in, t_out in rows.iterator():
-        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+    for outcome, upstream, latency, ttft, t_in, t_out in rows.values_list(
+        "outcome", "upstream_calls", "latency_ms", "ttft_ms", "tokens_in", "tokens_out"
+    ).iterator():
+        key = outcome_key(outcome, upstream or 0)
+        by_outcome[key] = by_outcome.get(key, 0) + 1
         tokens_in += t_in or 0
         tokens_out += t_out or 0
-        if outcome not in NOT_CALLED:
+        if key not in NOT_CALLED:
             latencies.append(float(latency or 0))
             if ttft is not None:
                 ttfts.append(float(ttft))
-    calls = sum(by_outcome.values())
-    # Refusals (breaker open, rate limits) are counted on their own, not as errors.
     errors = sum(
         n for name, n in by_outcome.items() if name not in OK_OUTCOMES | NOT_CALLED
     )
     limited = sum(n for name, n in by_outcome.items() if name in RATE_LIMIT_OUTCOMES)
     return LLMWindow(
-        calls=calls,
+        calls=sum(by_outcome.values()),
         errors=errors,
         rate_limited=limited,
         by_outcome=by_outcome,
@@ -88,65 +111,61 @@ def llm_window(*, since: datetime) -> LLMWindow:
 
 
 def messages_since(*, since: datetime) -> int:
-    try:
-        from chat.models import Message
-    except ImportError:
-        return 0
     return Message.objects.filter(created_at__gte=since).count()
 
 
 def phi_since(*, since: datetime, types: frozenset[str]) -> tuple[dict[str, int], int]:
     """(redactions by type, strict-mode blocks) since ``since``; only known types."""
     detections: dict[str, int] = {}
-    try:
-        from chat.models import Message
-
-        rows = (
-            Message.objects.filter(created_at__gte=since, role="user")
-            .exclude(redactions={})
-            .values_list("redactions", flat=True)
-        )
-        for redactions in rows.iterator():
-            for kind, count in (redactions or {}).items():
-                if kind in types and isinstance(count, int):
-                    detections[kind] = detections.get(kind, 0) + count
-    except ImportError:
-        pass
+    rows = (
+        Message.objects.filter(created_at__gte=since, role="user")
+        .exclude(redactions={})
+        .values_list("redactions", flat=True)
+    )
+    for redactions in rows.iterator():
+        for kind, count in (redactions or {}).items():
+            if kind in types and isinstance(count, int):
+                detections[kind] = detections.get(kind, 0) + count
     blocked = 0
-    try:
-        from compliance.models import AuditAction, AuditEvent
-
-        blocked_rows = AuditEvent.objects.filter(
-            action=AuditAction.MESSAGE_BLOCKED, at__gte=since
-        ).values_list("details", flat=True)
-        for details in blocked_rows.iterator():
-            blocked += 1
-            for kind in (details or {}).get("types", []):
-                if kind in types:
-                    detections[kind] = detections.get(kind, 0) + 1
-    except ImportError:
-        pass
+    blocked_rows = AuditEvent.objects.filter(
+        action=AuditAction.MESSAGE_BLOCKED, at__gte=since
+    ).values_list("details", flat=True)
+    for details in blocked_rows.iterator():
+        blocked += 1
+        for kind in (details or {}).get("types", []):
+            if kind in types:
+                detections[kind] = detections.get(kind, 0) + 1
     return detections, blocked
 
 
-def breaker_open_seconds(*, now: datetime, window: timedelta) -> float:
-    """Seconds the LLM breaker spent open (or forced open) within the window."""
-    try:
-        from chat.models import BreakerTransition
-    except ImportError:
-        return 0.0
+def breaker_open_seconds(
+    *, now: datetime, window: timedelta, current_state: str | None = None
+) -> float:
+    """Seconds the LLM breaker spent open (or forced open) within the window.
+
+    The state at the window's start is the last transition before it; with no
+    transition at all the breaker's ``current_state`` (if given) held throughout.
+    """
     since = now - window
     rows = list(
-        BreakerTransition.objects.filter(name="llm", created_at__gte=since)
-        .order_by("created_at")
-        .values_list("created_at", "from_state", "to_state")
+        BreakerTransition.objects.filter(
+            name="llm", created_at__gte=since, created_at__lte=now
+        )
+        .order_by("created_at", "pk")
+        .values_list("created_at", "to_state")
     )
+    before = (
+        BreakerTransition.objects.filter(name="llm", created_at__lt=since)
+        .order_by("-created_at", "-pk")
+        .values_list("to_state", flat=True)
+        .first()
+    )
+    if before is None and not rows:
+        before = current_state
     total = 0.0
-    opened: datetime | None = None
-    if rows and rows[0][1] in ("open", "forced_open"):
-        opened = since
-    for at, _from, to in rows:
-        if to in ("open", "forced_open"):
+    opened: datetime | None = since if before in OPEN_STATES else None
+    for at, to in rows:
+        if to in OPEN_STATES:
             opened = opened or at
         elif opened is not None:
             total += (at - opened).total_seconds()
@@ -164,22 +183,13 @@ def breaker_open_since(*, snapshot: Any, now: datetime) -> float:
     """
     if snapshot is None or snapshot.state in ("closed", "disabled"):
         return 0.0
-    try:
-        from chat.breaker import breaker_transitions
-    except ImportError:
-        breaker_transitions = None
     start = snapshot.opened_at or snapshot.updated_at
-    if breaker_transitions is not None:
-        for row in breaker_transitions(name="llm", limit=200):
-            if row.to_state in ("closed", "disabled"):
-                break
-            start = row.created_at
+    for row in breaker_transitions(name="llm", limit=200):
+        if row.to_state in ("closed", "disabled"):
+            break
+        start = row.created_at
     return 0.0 if start is None else max(0.0, (now - start).total_seconds())
 
 
 def phi_types() -> frozenset[str]:
-    try:
-        from chat.sanitizer import PHI_TYPES
-    except ImportError:
-        return frozenset()
     return frozenset(PHI_TYPES)

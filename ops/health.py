@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -53,14 +51,9 @@ def _classify_db_error(exc: BaseException) -> str:
 
 
 def _disk_full() -> bool:
-    if not _is_sqlite():
-        return False
-    folder = Path(settings.DATABASES["default"]["NAME"]).parent
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return False
-    return free < settings.HEALTH_MIN_FREE_DISK_MB * 1024 * 1024
+    """Less room to grow than HEALTH_MIN_FREE_DISK_MB (disk space or file-size limit)."""
+    free = selectors.database_free_bytes()
+    return free is not None and free < settings.HEALTH_MIN_FREE_DISK_MB * 1024 * 1024
 
 
 def database_status(*, write_probe: bool = True) -> str:
@@ -76,6 +69,7 @@ def database_status(*, write_probe: bool = True) -> str:
                 _probe_write_lock(cursor)
             else:
                 cursor.execute("SELECT 1")
+        full = _disk_full()
     except DatabaseKeyError as exc:
         return "key_invalid" if exc.code == "key_invalid" else "unavailable"
     except ImproperlyConfigured:
@@ -85,7 +79,7 @@ def database_status(*, write_probe: bool = True) -> str:
         if status in ("key_invalid", "error"):
             connection.close()
         return status
-    return "disk_full" if _disk_full() else "ok"
+    return "disk_full" if full else "ok"
 
 
 def _probe_write_lock(cursor: Any) -> None:
@@ -162,11 +156,11 @@ def _age_seconds(then: datetime | None, now: datetime) -> int | None:
     return None if then is None else max(0, int((now - then).total_seconds()))
 
 
-def _encrypted() -> bool | None:
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine == "django.db.backends.postgresql":
+def database_encrypted() -> bool | None:
+    """False for a plaintext SQLite file; None on PostgreSQL (the service's own)."""
+    if connection.vendor == "postgresql":
         return None  # the database service's at-rest encryption; fields by the app
-    if engine != "stepsync.db.sqlcipher":
+    if not selectors.uses_sqlcipher():
         return False
     from ops.cipherfile import header_is_plaintext
 
@@ -177,14 +171,12 @@ def _encrypted() -> bool | None:
 def _cached_figures() -> dict[str, Any]:
     figures = cache.get(DETAILS_CACHE_KEY)
     if figures is None:
-        stats = selectors.session_stats_or_none()
+        stats = selectors.session_stats_now()
         figures = {
             "size_bytes": selectors.database_size_bytes(),
-            "sessions": getattr(stats, "active_sessions", None),
-            "messages": getattr(stats, "total_messages", None),
-            "memory": None
-            if stats is None
-            else {
+            "sessions": stats.active_sessions,
+            "messages": stats.total_messages,
+            "memory": {
                 "active_sessions": stats.active_sessions,
                 "max_active_sessions": stats.max_active_sessions,
                 "capacity_used_pct": round(float(stats.capacity_used_pct), 1),
@@ -195,10 +187,8 @@ def _cached_figures() -> dict[str, Any]:
     return figures
 
 
-def _breaker() -> dict[str, Any] | None:
-    snap = selectors.breaker_snapshot_or_none()
-    if snap is None:
-        return None
+def _breaker() -> dict[str, Any]:
+    snap = selectors.breaker_snapshot_now()
     return {
         "state": snap.state,
         "consecutive_failures": snap.consecutive_failures,
@@ -216,6 +206,7 @@ def _integrity() -> dict[str, Any] | None:
         "ok": check.ok,
         "at": check.created_at.isoformat(),
         "cipher_errors": check.cipher_errors,
+        "pages": list(check.pages)[:20],
     }
 
 
@@ -225,7 +216,7 @@ def health_report(*, now: datetime, details: bool) -> dict[str, Any]:
     report: dict[str, Any] = {"status": HEALTHY, "timestamp": now.isoformat()}
     database: dict[str, Any] = {
         "status": db,
-        "encrypted": _section("encrypted", _encrypted),
+        "encrypted": _section("encrypted", database_encrypted),
     }
     degraded: list[str] = []
     if db in DB_DEGRADED:

@@ -46,6 +46,7 @@ def _evaluate_alerts(now: datetime) -> dict[str, int]:
         "fired": len(result.fired),
         "resolved": len(result.resolved),
         "open": len(result.still_open),
+        "no_data": len(result.no_data),
         "failed": len(result.failed),
     }
 
@@ -64,7 +65,8 @@ def _purge_expired(now: datetime) -> dict[str, int]:
 
 
 def _backup_db(now: datetime) -> dict[str, int]:
-    from ops.services import backup_run, uses_sqlcipher
+    from ops.selectors import uses_sqlcipher
+    from ops.services import backup_run
 
     if not uses_sqlcipher():
         return {"skipped": 1}
@@ -79,11 +81,26 @@ def _check_integrity(now: datetime) -> dict[str, int]:
     return {"ok": int(check.ok), "cipher_errors": check.cipher_errors}
 
 
-def _audit_head_export(now: datetime) -> dict[str, int]:
-    from compliance.chain import head_export
+def _verify_audit_chain(now: datetime) -> dict[str, int]:
+    from compliance.services import audit_chain_verify
 
-    exported = head_export()
+    report = audit_chain_verify(system_principal="runjobs")
+    if not report.ok:
+        raise AuditChainBroken()
+    return {"checked": report.checked}
+
+
+def _audit_head_export(now: datetime) -> dict[str, int]:
+    from compliance.services import audit_head_export
+
+    exported = audit_head_export(system_principal="runjobs")
     return {"seq": int(exported.seq)}
+
+
+class AuditChainBroken(Exception):
+    """verify_audit_chain found a break (the AUDIT_VERIFY row names where)."""
+
+    code = "audit_chain_broken"
 
 
 @dataclass(frozen=True)
@@ -92,8 +109,12 @@ class Job:
     interval: Callable[[], timedelta]
     run: Callable[[datetime], dict[str, int]]
     audited: bool = True
+    # How long the lease is taken for before this job starts: a standby runner
+    # must not take over while a long job (a backup of a large file) still runs.
+    lease_seconds: int = 0
 
 
+HOUR = 3600
 JOBS: tuple[Job, ...] = (
     Job("evaluate_alerts", lambda: timedelta(minutes=1), _evaluate_alerts, False),
     Job("sample_metrics", lambda: timedelta(minutes=1), _sample_metrics, False),
@@ -102,9 +123,10 @@ JOBS: tuple[Job, ...] = (
         lambda: timedelta(minutes=settings.CLEANUP_INTERVAL_MINUTES),
         _cleanup_sessions,
     ),
-    Job("purge_expired", lambda: DAY, _purge_expired),
-    Job("backup_db", lambda: DAY, _backup_db),
-    Job("check_integrity", lambda: DAY, _check_integrity),
+    Job("purge_expired", lambda: DAY, _purge_expired, lease_seconds=HOUR),
+    Job("backup_db", lambda: DAY, _backup_db, lease_seconds=HOUR),
+    Job("check_integrity", lambda: DAY, _check_integrity, lease_seconds=HOUR),
+    Job("verify_audit_chain", lambda: DAY, _verify_audit_chain, lease_seconds=HOUR),
     Job("audit_head_export", lambda: DAY, _audit_head_export),
 )
 
@@ -143,6 +165,14 @@ def job_due(job: Job, now: datetime) -> bool:
     )
 
 
+def error_code(exc: BaseException) -> str:
+    """The exception's string ``code`` when it has one, else its type name."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        return code[:64]
+    return type(exc).__name__[:64]
+
+
 def job_run(job: Job, *, now: datetime, holder: str) -> JobRun:
     """Run one job and record it; a failure is recorded, logged and audited."""
     run = JobRun.objects.create(job=job.name, runner=holder[:128], started_at=now)
@@ -153,7 +183,7 @@ def job_run(job: Job, *, now: datetime, holder: str) -> JobRun:
     except Exception as exc:  # loop boundary: record the failure, keep the runner alive
         logger.exception("ops.jobs.failed job=%s", job.name)
         run.outcome = "failed"
-        run.error_code = getattr(exc, "code", type(exc).__name__)[:64]
+        run.error_code = error_code(exc)
     run.finished_at = timezone.now()
     run.save(update_fields=["outcome", "counts", "error_code", "finished_at"])
     if job.audited or run.outcome != "success":
@@ -179,12 +209,12 @@ def run_due_jobs(
     for job in jobs:
         if stop is not None and stop.is_set():
             break
-        if not lease_acquire(
-            holder=holder, now=timezone.now(), seconds=settings.JOB_LEASE_SECONDS
-        ):
+        if not job_due(job, now):
+            continue
+        seconds = max(settings.JOB_LEASE_SECONDS, job.lease_seconds)
+        if not lease_acquire(holder=holder, now=timezone.now(), seconds=seconds):
             break  # lost the lease (e.g. a long pause): the other runner continues
-        if job_due(job, now):
-            runs.append(job_run(job, now=now, holder=holder))
+        runs.append(job_run(job, now=now, holder=holder))
     return runs
 
 

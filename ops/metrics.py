@@ -95,8 +95,8 @@ def database_figures() -> dict[str, Any]:
     detections, blocked = figures.phi_since(
         since=now - timedelta(hours=1), types=figures.phi_types()
     )
-    snapshot = selectors.breaker_snapshot_or_none()
-    stats = selectors.session_stats_or_none()
+    snapshot = selectors.breaker_snapshot_now()
+    stats = selectors.session_stats_now()
     result = {
         "llm": hour,
         "messages_last_minute": figures.messages_since(
@@ -104,16 +104,16 @@ def database_figures() -> dict[str, Any]:
         ),
         "phi": detections,
         "phi_blocked": blocked,
-        "breaker_state": getattr(snapshot, "state", "unknown"),
-        "breaker_failures": getattr(snapshot, "consecutive_failures", 0),
+        "breaker_state": snapshot.state,
+        "breaker_failures": snapshot.consecutive_failures,
         "breaker_open_seconds_now": figures.breaker_open_since(
             snapshot=snapshot, now=now
         ),
         "breaker_open_seconds_24h": figures.breaker_open_seconds(
-            now=now, window=timedelta(hours=24)
+            now=now, window=timedelta(hours=24), current_state=snapshot.state
         ),
-        "active_sessions": getattr(stats, "active_sessions", 0),
-        "capacity_pct": float(getattr(stats, "capacity_used_pct", 0.0)),
+        "active_sessions": stats.active_sessions,
+        "capacity_pct": float(stats.capacity_used_pct),
         "db_size": selectors.database_size_bytes(),
     }
     cache.set("ops:metrics:figures", result, DB_FIGURES_CACHE_SECONDS)
@@ -124,6 +124,8 @@ class DatabaseCollector(Collector):
     """Gauges read from stored records at scrape time (same in every worker)."""
 
     def collect(self) -> Iterator[Metric]:
+        from ops import figures
+
         data = database_figures()
         llm = data["llm"]
         calls = GaugeMetricFamily(
@@ -145,11 +147,16 @@ class DatabaseCollector(Collector):
         yield _gauge(
             "stepsync_llm_error_ratio_last_hour", "LLM error ratio.", llm.error_rate
         )
-        yield _gauge(
+        limited = GaugeMetricFamily(
             "stepsync_llm_rate_limited_last_hour",
-            "LLM calls refused by rate limits.",
-            llm.rate_limited,
+            "LLM rate-limit hits: our limiter's refusals and the provider's 429s.",
+            labels=["scope"],
         )
+        limited.add_metric(["local"], llm.by_outcome.get(figures.LOCAL_RATE_LIMITED, 0))
+        limited.add_metric(
+            ["provider"], llm.by_outcome.get(figures.UPSTREAM_RATE_LIMITED, 0)
+        )
+        yield limited
         for name, quantiles in (("latency", llm.latency_ms), ("ttft", llm.ttft_ms)):
             family = GaugeMetricFamily(
                 f"stepsync_llm_{name}_seconds_last_hour",

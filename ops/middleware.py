@@ -6,11 +6,10 @@ import time
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from chat.middleware import is_probe
 from ops import metrics
 from ops.maintenance import maintenance_active
 from stepsync.middleware import _DualMode
-
-PROBE_PREFIXES = ("/health", "/metrics")
 
 
 def route_name(request: HttpRequest) -> str:
@@ -61,6 +60,6 @@ class ProbeNoCookiesMiddleware(_DualMode):
     """Health and metrics responses never set a cookie (session or CSRF)."""
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if request.path.startswith(PROBE_PREFIXES):
+        if is_probe(request.path):
             response.cookies.clear()
         return response

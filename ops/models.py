@@ -38,10 +38,6 @@ class Alert(models.Model):
     def __str__(self) -> str:
         return f"Alert #{self.pk} ({self.rule})"
 
-    @property
-    def is_open(self) -> bool:
-        return self.resolved_at is None
-
 
 class JobRun(models.Model):
     """One run of a scheduled job: when, how it ended and its counts (never content)."""
@@ -139,6 +135,42 @@ class MetricSample(models.Model):
 
     def __str__(self) -> str:
         return f"MetricSample {self.series}"
+
+
+class RequestMinute(models.Model):
+    """One minute of HTTP traffic (all web workers the runner can see): counts only.
+
+    Written by the job runner from the Prometheus multiprocess files, so alert rules
+    can aggregate a window (requests, 5xx, latency buckets) instead of one sample.
+    """
+
+    requests = models.IntegerField(default=0)
+    server_errors = models.IntegerField(default=0)
+    # {"<le>": count}: non-cumulative latency histogram counts of this minute.
+    buckets = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"RequestMinute #{self.pk}"
+
+
+class LogScanOffset(models.Model):
+    """How far the PHI log scan has read one log file (per inode), and what it found."""
+
+    path = models.CharField(max_length=500, unique=True)
+    inode = models.BigIntegerField(default=0)
+    offset = models.BigIntegerField(default=0)
+    lines = models.BigIntegerField(default=0)
+    findings = models.IntegerField(default=0)
+    first_finding_line = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"LogScanOffset #{self.pk}"
 
 
 class BreakerControl(Alert):

@@ -1,8 +1,14 @@
-"""Minute samples of the dashboard series (MetricSample), written by the job runner.
+"""Minute samples of the dashboard series (MetricSample) and of HTTP traffic
+(RequestMinute), written by the job runner.
 
-Database figures come from ops.figures; HTTP figures come from the Prometheus
-multiprocess files of the web workers (the runner started by ``stepsync.serve``
-inherits PROMETHEUS_MULTIPROC_DIR), as per-minute deltas of the cumulative counters.
+Database figures come from ops.figures. HTTP figures come from the Prometheus
+multiprocess files of the web workers: the directory named by
+PROMETHEUS_MULTIPROC_DIR (a runner started by ``stepsync.serve`` inherits it), else
+the live servers' directories under ``var/prometheus-multiproc/`` (a runner started
+on its own, beside the server). They are read as per-minute deltas of the cumulative
+counters, per directory, so a restarted server (a new directory) is not a negative
+minute. No directory found: no RequestMinute row, and the HTTP alert rules report
+"no data" rather than "clear".
 """
 
 from __future__ import annotations
@@ -10,9 +16,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from ops import figures, selectors
-from ops.models import MetricSample
+from ops.models import MetricSample, RequestMinute
+from stepsync.serve import METRICS_DIR
 
 SERIES_KEEP_HOURS = 48
 DASHBOARD_SERIES = (
@@ -36,17 +47,40 @@ class HttpTotals:
     buckets: dict[float, float] = field(default_factory=dict)
 
 
-_previous: HttpTotals | None = None
+# Cumulative totals per multiprocess directory at the previous sample.
+_previous: dict[str, HttpTotals] = {}
 
 
-def http_totals() -> HttpTotals | None:
-    """Cumulative request counts and latency buckets of all workers, or None."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return None
-    from ops.metrics import process_registry
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
+
+def multiproc_dirs() -> list[Path]:
+    """Where the web workers write their Prometheus files (see the module doc)."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if configured:
+        return [Path(configured)] if Path(configured).is_dir() else []
+    if not METRICS_DIR.is_dir():
+        return []
+    return sorted(
+        path
+        for path in METRICS_DIR.iterdir()
+        if path.is_dir() and path.name.isdigit() and _pid_alive(int(path.name))
+    )
+
+
+def http_totals(path: Path) -> HttpTotals:
+    """Cumulative request counts and latency buckets of all workers writing ``path``."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(path))
     totals = HttpTotals()
-    for family in process_registry().collect():
+    for family in registry.collect():
         for sample in family.samples:
             if sample.name == "stepsync_http_requests_total":
                 totals.requests += sample.value
@@ -73,24 +107,50 @@ def p95_from_buckets(delta: dict[float, float]) -> float | None:
     return None
 
 
-def _http_minute() -> dict[str, float]:
-    global _previous
-    current = http_totals()
-    if current is None:
+def _delta(current: HttpTotals, previous: HttpTotals) -> HttpTotals:
+    if current.requests < previous.requests:
+        return HttpTotals()  # the directory was reset: nothing known for this minute
+    return HttpTotals(
+        requests=current.requests - previous.requests,
+        server_errors=current.server_errors - previous.server_errors,
+        buckets={
+            le: value - previous.buckets.get(le, 0.0)
+            for le, value in current.buckets.items()
+        },
+    )
+
+
+def http_minute() -> HttpTotals | None:
+    """The last minute's HTTP traffic over every directory seen at the previous
+    sample too; None when there is no directory or none was seen before (the first
+    sample after start only sets the baseline)."""
+    current = {str(path): http_totals(path) for path in multiproc_dirs()}
+    known = [path for path in current if path in _previous]
+    minute = HttpTotals()
+    for path in known:
+        delta = _delta(current[path], _previous[path])
+        minute.requests += delta.requests
+        minute.server_errors += delta.server_errors
+        for le, value in delta.buckets.items():
+            minute.buckets[le] = minute.buckets.get(le, 0.0) + value
+    _previous.clear()
+    _previous.update(current)
+    return minute if known else None
+
+
+def _http_series(minute: HttpTotals | None, now: datetime) -> dict[str, float]:
+    if minute is None:
         return {}
-    previous, _previous = _previous, current
-    if previous is None:
-        return {}
-    requests = current.requests - previous.requests
-    errors = current.server_errors - previous.server_errors
-    out = {"http_requests": requests}
-    if requests > 0:
-        out["http_error_ratio"] = errors / requests
-        delta = {
-            le: current.buckets.get(le, 0) - previous.buckets.get(le, 0)
-            for le in current.buckets
-        }
-        p95 = p95_from_buckets(delta)
+    RequestMinute.objects.create(
+        requests=int(minute.requests),
+        server_errors=int(minute.server_errors),
+        buckets={repr(le): value for le, value in minute.buckets.items() if value},
+        created_at=now,
+    )
+    out = {"http_requests": minute.requests}
+    if minute.requests > 0:
+        out["http_error_ratio"] = minute.server_errors / minute.requests
+        p95 = p95_from_buckets(minute.buckets)
         if p95 is not None:
             out["http_p95_seconds"] = p95
     return out
@@ -98,13 +158,13 @@ def _http_minute() -> dict[str, float]:
 
 def sample_minute(*, now: datetime) -> int:
     """Write one sample per series for the minute ending at ``now``; prune old ones."""
-    minute = figures.llm_window(since=now - timedelta(minutes=1))
+    minute = figures.llm_window(since=now - timedelta(minutes=1), until=now)
     detections, blocked = figures.phi_since(
         since=now - timedelta(minutes=1), types=figures.phi_types()
     )
-    stats = selectors.session_stats_or_none()
-    snapshot = selectors.breaker_snapshot_or_none()
-    http = _http_minute()
+    stats = selectors.session_stats_now()
+    snapshot = selectors.breaker_snapshot_now()
+    http = _http_series(http_minute(), now)
     values = {
         "messages_per_min": float(
             figures.messages_since(since=now - timedelta(minutes=1))
@@ -112,13 +172,11 @@ def sample_minute(*, now: datetime) -> int:
         "llm_calls": float(minute.calls),
         "llm_p95_seconds": (minute.latency_ms.get("p95") or 0.0) / 1000.0,
         "error_ratio": max(minute.error_rate, http.get("http_error_ratio", 0.0)),
-        "active_sessions": float(getattr(stats, "active_sessions", 0)),
-        "capacity_pct": float(getattr(stats, "capacity_used_pct", 0.0)),
+        "active_sessions": float(stats.active_sessions),
+        "capacity_pct": float(stats.capacity_used_pct),
         "phi_detections": float(sum(detections.values())),
         "phi_blocked": float(blocked),
-        "breaker_open": 1.0
-        if getattr(snapshot, "state", "") in ("open", "forced_open")
-        else 0.0,
+        "breaker_open": 1.0 if snapshot.state in figures.OPEN_STATES else 0.0,
         "db_size_mb": selectors.database_size_bytes() / (1024 * 1024),
         **http,
     }
@@ -128,7 +186,7 @@ def sample_minute(*, now: datetime) -> int:
             for name, value in values.items()
         ]
     )
-    MetricSample.objects.filter(
-        created_at__lt=now - timedelta(hours=SERIES_KEEP_HOURS)
-    ).delete()
+    cutoff = now - timedelta(hours=SERIES_KEEP_HOURS)
+    MetricSample.objects.filter(created_at__lt=cutoff).delete()
+    RequestMinute.objects.filter(created_at__lt=cutoff).delete()
     return len(values)

@@ -1,11 +1,14 @@
 """Ops use cases: backups, restore, key rotation and the integrity check, with records.
 
 Each function takes ``now`` (tests move it), records its outcome (BackupRecord,
-KeyRecord, IntegrityCheck) and writes an audit event with ids and counts only.
+KeyRecord, IntegrityCheck) and writes an audit event. Audit target ids are the
+records' primary keys, details are counts and codes: file names and key ids hold
+timestamps, which the audit guard rightly refuses as identifier-shaped.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,18 +16,32 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections
+from sqlcipher3 import dbapi2 as Database
 
 from ops import backups, cipherfile, keyrotation
 from ops.audit import ops_audit
 from ops.exceptions import OpsError, RotationUnsupported
 from ops.maintenance import maintenance_lock
 from ops.models import BackupRecord, IntegrityCheck, KeyRecord
+from ops.selectors import key_record_in_use, uses_sqlcipher
+from stepsync.db.sqlcipher.errors import DatabaseKeyError
 from stepsync.secrets import DATABASE_KEY, key_file_path
 
+logger = logging.getLogger(__name__)
 
-def uses_sqlcipher() -> bool:
-    return settings.DATABASES["default"]["ENGINE"] == "stepsync.db.sqlcipher"
+
+def _backup_record(result: backups.BackupResult) -> BackupRecord:
+    return BackupRecord.objects.create(
+        path=str(result.path),
+        sha256=result.sha256,
+        size_bytes=result.size_bytes,
+        key_id=result.key_id,
+        row_counts=result.row_counts,
+        verified=True,
+        created_at=result.created_at,
+    )
 
 
 def backup_run(*, now: datetime, actor: Any = None) -> backups.BackupResult:
@@ -39,15 +56,7 @@ def backup_run(*, now: datetime, actor: Any = None) -> backups.BackupResult:
         source_key=source_key,
         key_hex=key_hex,
     )
-    record = BackupRecord.objects.create(
-        path=str(result.path),
-        sha256=result.sha256,
-        size_bytes=result.size_bytes,
-        key_id=result.key_id,
-        row_counts=result.row_counts,
-        verified=True,
-        created_at=now,
-    )
+    record = _backup_record(result)
     pruned = backups.backups_prune(
         now=now, backup_dir=backup_dir, retention_days=settings.BACKUP_RETENTION_DAYS
     )
@@ -62,10 +71,17 @@ def backup_run(*, now: datetime, actor: Any = None) -> backups.BackupResult:
     return result
 
 
-def restore_run(*, backup_path: Path, now: datetime, actor: Any = None) -> Any:
-    """Restore over the live database under the maintenance lock, then audit it."""
+def restore_run(
+    *, backup_path: Path, now: datetime, actor: Any = None
+) -> backups.RestoreResult:
+    """Restore over the live database under the maintenance lock, then audit it.
+
+    The restored database does not know the backup it came from (the backup was
+    taken before its record was written), so the record is added from the manifest.
+    """
     live_path, live_key = backups.live_database()
     key_hex = backups.backup_key()
+    manifest = backups.manifest_read(backup_path)
     connections.close_all()
     with maintenance_lock(operation="restore_db"):
         result = backups.restore_from_backup(
@@ -75,15 +91,38 @@ def restore_run(*, backup_path: Path, now: datetime, actor: Any = None) -> Any:
             live_key=live_key,
         )
     connections.close_all()
+    record = BackupRecord.objects.filter(sha256=manifest.get("sha256", "")).first()
+    if record is None:
+        record = BackupRecord.objects.create(
+            path=str(backup_path),
+            sha256=str(manifest.get("sha256", ""))[:64],
+            size_bytes=backup_path.stat().st_size,
+            key_id=str(manifest.get("key_id", ""))[:32],
+            row_counts=result.row_counts,
+            verified=True,
+            created_at=datetime.fromisoformat(manifest["created_at"])
+            if manifest.get("created_at")
+            else now,
+        )
     ops_audit(
         "RESTORE",
         actor=actor,
         system_principal="restore_db",
         target_type="backup",
-        target_id=backup_path.name[:64],
+        target_id=record.pk,
         details={"tables": len(result.row_counts)},
     )
     return result
+
+
+def _record_backups_if_possible(made: list[backups.BackupResult]) -> None:
+    """After a failed rotation the backup still exists; record it unless the
+    database itself cannot be opened (then the failure is what the operator sees)."""
+    try:
+        for backup in made:
+            _backup_record(backup)
+    except (DatabaseError, ImproperlyConfigured) as exc:
+        logger.warning("ops.rotation.backup_unrecorded error=%s", type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -93,21 +132,33 @@ class RotationOutcome:
     backup: str
 
 
-def key_rotate(*, now: datetime, actor: Any = None) -> RotationOutcome:
-    """Rotate the database key (§A.3) under the maintenance lock; record and audit.
-
-    Raises RotationUnsupported when the key comes from the environment (the command
-    cannot update it there), DatabaseInUse when other connections are open, and
-    RotationFailed when the rekey did not verify (the old key still opens the file).
-    """
+def _key_file_for_rotation() -> Path:
     if os.environ.get(DATABASE_KEY.env, "").strip():
         raise RotationUnsupported(
             f"{DATABASE_KEY.env} is set in the environment; move the key to the key "
             "file (DATABASE_KEY_FILE) so that rotation can update it."
         )
+    return key_file_path(DATABASE_KEY)
+
+
+def key_rotate(
+    *, now: datetime, actor: Any = None, progress: keyrotation.Progress | None = None
+) -> RotationOutcome:
+    """Rotate the database key (§A.3) under the maintenance lock; record and audit.
+
+    Raises RotationUnsupported when the key comes from the environment (the command
+    cannot update it there), PendingKeyFound after an interrupted rotation,
+    DatabaseInUse when other connections are open, and RotationFailed when the
+    rekey did not verify (the old key still opens the file). The verified backup
+    taken first is recorded as a BackupRecord whatever happens next.
+    """
+    key_file = _key_file_for_rotation()
     live_path, old_key = backups.live_database()
+    # Before any query: after a crash the key file may no longer open the database.
+    keyrotation.refuse_if_pending(db_path=live_path, key_file=key_file, key=old_key)
     backup_key = backups.backup_key()
-    made: list[Path] = []
+    previous = key_record_in_use()
+    made: list[backups.BackupResult] = []
 
     def take_backup() -> None:
         result = backups.backup_create(
@@ -118,21 +169,31 @@ def key_rotate(*, now: datetime, actor: Any = None) -> RotationOutcome:
             key_hex=backup_key,
         )
         backups.backup_verify(path=result.path, key_hex=backup_key)
-        made.append(result.path)
+        made.append(result)
 
     connections.close_all()
-    with maintenance_lock(operation="rotate_db_key"):
-        result = keyrotation.rotate_key(
-            db_path=live_path,
-            old_key=old_key,
-            key_file=key_file_path(DATABASE_KEY),
-            backup=take_backup,
-        )
+    try:
+        with maintenance_lock(operation="rotate_db_key"):
+            result = keyrotation.rotate_key(
+                db_path=live_path,
+                old_key=old_key,
+                key_file=key_file,
+                key_id=f"k{now:%Y%m%d%H%M%S}",
+                old_key_id=previous.key_id if previous is not None else "initial",
+                backup=take_backup,
+                progress=progress,
+            )
+    except OpsError:
+        connections.close_all()
+        _record_backups_if_possible(made)
+        raise
     connections.close_all()
+    for backup in made:
+        _backup_record(backup)
     KeyRecord.objects.filter(purpose="database", retired_at__isnull=True).update(
         retired_at=now
     )
-    KeyRecord.objects.create(
+    record = KeyRecord.objects.create(
         purpose="database",
         key_id=result.key_id,
         fingerprint=result.fingerprint,
@@ -143,51 +204,64 @@ def key_rotate(*, now: datetime, actor: Any = None) -> RotationOutcome:
         actor=actor,
         system_principal="rotate_db_key",
         target_type="database_key",
-        target_id=result.key_id,
-        details={"tables": len(result.row_counts)},
+        target_id=record.pk,
+        details={"tables": len(result.row_counts), "backups": len(made)},
     )
     return RotationOutcome(
         key_id=result.key_id,
         seconds=result.seconds,
-        backup=made[0].name if made else "",
+        backup=made[0].path.name if made else "",
     )
 
 
-def key_record_current(*, now: datetime) -> KeyRecord:
-    """The KeyRecord of the key in use, created on first sight (its age starts then)."""
-    from stepsync.secrets import read_secret
+def pending_key_finish(*, now: datetime) -> str:
+    """Finish (or clear) an interrupted rotation's pending key; returns its state.
 
-    fingerprint = cipherfile.key_fingerprint(read_secret(DATABASE_KEY))
-    record = KeyRecord.objects.filter(
-        purpose="database", fingerprint=fingerprint
-    ).first()
-    if record is None:
-        record = KeyRecord.objects.create(
-            purpose="database",
-            key_id="initial",
-            fingerprint=fingerprint,
-            created_at=_key_file_time(now),
+    Works while the key file no longer opens the database: nothing is queried
+    before the pending key is installed.
+    """
+    key_file = _key_file_for_rotation()
+    live_path, current_key = backups.live_database()
+    connections.close_all()
+    state = keyrotation.finish_pending(
+        db_path=live_path,
+        key_file=key_file,
+        current_key=current_key,
+        current_key_id="previous",
+    )
+    connections.close_all()
+    if state == "pending":
+        KeyRecord.objects.filter(purpose="database", retired_at__isnull=True).update(
+            retired_at=now
         )
-    return record
+        KeyRecord.objects.create(
+            purpose="database",
+            key_id=f"k{now:%Y%m%d%H%M%S}",
+            fingerprint=cipherfile.key_fingerprint(backups.live_database()[1]),
+            created_at=now,
+        )
+    return state
 
 
-def _key_file_time(now: datetime) -> datetime:
-    from datetime import UTC
+def integrity_check_run(
+    *,
+    now: datetime,
+    db_path: Path | None = None,
+    key_hex: str | None = None,
+) -> IntegrityCheck:
+    """quick_check + cipher_integrity_check on a separate connection; store the result
+    with the failing page numbers (the ``integrity_failed`` alert reads it).
 
-    path = key_file_path(DATABASE_KEY)
-    if os.environ.get(DATABASE_KEY.env, "").strip() or not path.exists():
-        return now
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-
-
-def integrity_check_run(*, now: datetime) -> IntegrityCheck:
-    """quick_check + cipher_integrity_check on a separate connection; store the result."""
-    if not uses_sqlcipher():
+    ``db_path``/``key_hex`` default to the live database; a failure to open the file
+    is stored as a failed check, never raised.
+    """
+    if not uses_sqlcipher() and db_path is None:
         return IntegrityCheck.objects.create(ok=True, quick_check="n/a", created_at=now)
-    live_path, key = backups.live_database()
+    if db_path is None or key_hex is None:
+        db_path, key_hex = backups.live_database()
     try:
-        conn = cipherfile.open_file(live_path, key, busy_ms=5000)
-    except (OpsError, Exception) as exc:  # stored as data; health reads it
+        conn = cipherfile.open_file(db_path, key_hex, busy_ms=5000)
+    except (DatabaseKeyError, Database.Error) as exc:
         return IntegrityCheck.objects.create(
             ok=False, quick_check=type(exc).__name__, created_at=now
         )
@@ -199,6 +273,6 @@ def integrity_check_run(*, now: datetime) -> IntegrityCheck:
         ok=result.ok,
         quick_check=result.check,
         cipher_errors=len(result.cipher_errors),
-        pages=result.cipher_errors[:20],
+        pages=result.pages[:20],
         created_at=now,
     )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from chat.middleware import expiry_reason
 from ops import health, metrics
 
 
@@ -27,14 +28,19 @@ def bearer_matches(request: HttpRequest, expected: str) -> bool:
 
 
 def may_see_details(request: HttpRequest) -> bool:
-    """Staff session or the health token. A session lookup that fails counts as no."""
+    """Staff session or the health token. A session lookup that fails, or a session
+    past its idle or absolute limit (probes do not end it, see chat.middleware),
+    counts as no."""
     if bearer_matches(request, settings.HEALTH_CHECK_TOKEN):
         return True
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return False
     try:
         user = request.user
-        return bool(user.is_authenticated and user.is_active and user.is_staff)
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        now = timezone.now().timestamp()
+        return not expiry_reason(request.session, now=now)
     except (DatabaseError, ImproperlyConfigured):
         return False
 

@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
         from stepsync import crypto
 
         if command == "init" and crypto.ensure_key_file():
-            print(f"created {crypto.DEFAULT_FILE} (mode 0600)")
+            print(f"created {crypto._key_file()} (mode 0600)")
         crypto.keyring()
     except SecretError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,13 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> Any:
 @pytest.fixture
 def bearer() -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {settings.HEALTH_CHECK_TOKEN}"}
+
+
+@pytest.fixture
+def maintenance(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """The maintenance lock held by this process (a lock file under tmp_path)."""
+    from ops.maintenance import maintenance_lock
+
+    settings.MAINTENANCE_LOCK_FILE = tmp_path / "maintenance.lock"
+    with maintenance_lock(operation="test") as path:
+        yield path

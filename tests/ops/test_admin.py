@@ -155,4 +155,16 @@ def test_dashboard_draws_svg_charts_from_samples(mfa_admin_client: Any) -> None:
         0
     ]
     assert b"<script" not in charts
-    assert b'src="http' not in response.content
+
+
+@pytest.mark.django_db
+def test_dashboard_loads_nothing_from_another_host(mfa_admin_client: Any) -> None:
+    import re
+
+    html = mfa_admin_client.get(DASHBOARD_URL).content.decode()
+
+    external = re.findall(
+        r"""(?:src|href|action|srcset)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I
+    )
+    assert external == []
+    assert "@import" not in html

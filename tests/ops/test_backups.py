@@ -13,8 +13,14 @@ import pytest
 
 from ops import backups
 from ops.cipherfile import header_is_plaintext, integrity, open_file
-from ops.exceptions import BackupInvalid, BackupKeyMissing, DatabaseInUse
-from tests.ops.scratch import count_rows, make_scratch_db
+from ops.exceptions import (
+    BackupInvalid,
+    BackupKeyMissing,
+    BackupNotFound,
+    DatabaseInUse,
+    MaintenanceRequired,
+)
+from tests.ops.scratchdb import count_rows, make_scratch_db
 
 NOW = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
 
@@ -173,6 +179,7 @@ def _leave_stale_wal(db: Path, key: str, rows: int) -> None:
         Path(f"{db}{suffix}").write_bytes(data)
 
 
+@pytest.mark.usefixtures("maintenance")
 def test_restore_drill_drops_rows_written_after_the_backup(tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     key = make_scratch_db(db, rows=40)
@@ -189,9 +196,13 @@ def test_restore_drill_drops_rows_written_after_the_backup(tmp_path: Path) -> No
     assert header_is_plaintext(db) is False
 
 
-def test_restore_refuses_while_another_connection_is_open(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("maintenance")
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_restore_refuses_while_another_connection_is_open(
+    tmp_path: Path, journal: str
+) -> None:
     db = tmp_path / "live.db"
-    key = make_scratch_db(db, rows=5)
+    key = make_scratch_db(db, rows=5, journal=journal)
     backup_key = secrets.token_hex(32)
     result = _backup(tmp_path, db, key, backup_key)
     before = db.read_bytes()
@@ -209,6 +220,7 @@ def test_restore_refuses_while_another_connection_is_open(tmp_path: Path) -> Non
     assert len(db.read_bytes()) == len(before)
 
 
+@pytest.mark.usefixtures("maintenance")
 def test_restore_rekeys_the_backup_to_the_live_key(tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     key = make_scratch_db(db, rows=3)
@@ -223,6 +235,7 @@ def test_restore_rekeys_the_backup_to_the_live_key(tmp_path: Path) -> None:
     assert count_rows(db, key) == 3
 
 
+@pytest.mark.usefixtures("maintenance")
 def test_restore_removes_a_stale_wal_left_beside_the_live_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,3 +260,64 @@ def test_restore_removes_a_stale_wal_left_beside_the_live_file(
 
     assert count_rows(db, key) == 40
     assert not Path(f"{db}-wal").exists() or Path(f"{db}-wal").stat().st_size == 0
+
+
+def test_restore_refuses_without_the_maintenance_lock(
+    tmp_path: Path, settings: object
+) -> None:
+    settings.MAINTENANCE_LOCK_FILE = tmp_path / "maintenance.lock"
+    db = tmp_path / "live.db"
+    key = make_scratch_db(db, rows=5)
+    backup_key = secrets.token_hex(32)
+    result = _backup(tmp_path, db, key, backup_key)
+
+    with pytest.raises(MaintenanceRequired):
+        backups.restore_from_backup(
+            backup_path=result.path, key_hex=backup_key, live_path=db, live_key=key
+        )
+
+    assert count_rows(db, key) == 5
+
+
+def test_orphaned_partial_files_of_a_crashed_backup_are_pruned(tmp_path: Path) -> None:
+    import os
+
+    bak = tmp_path / "bak"
+    bak.mkdir()
+    orphan = bak / "stepsync-20260101T000000000000Z.sqlcipher.partial"
+    orphan.write_bytes(b"half a backup")
+    stale_tmp = bak / "stepsync-20260101T000000000000Z.sqlcipher.manifest.json.tmp"
+    stale_tmp.write_text("{")
+    two_hours_ago = (NOW - timedelta(hours=2)).timestamp()
+    for path in (orphan, stale_tmp):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    fresh = bak / "stepsync-20260110T025959000000Z.sqlcipher.partial"
+    fresh.write_bytes(b"being written")
+    recent = NOW.timestamp()
+    os.utime(fresh, (recent, recent))
+
+    removed = backups.backups_prune(now=NOW, backup_dir=bak, retention_days=30)
+
+    assert removed == 2
+    assert sorted(p.name for p in bak.iterdir()) == [fresh.name]
+
+
+def test_latest_resolves_to_the_newest_backup(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    key = make_scratch_db(db, rows=3)
+    backup_key = secrets.token_hex(32)
+    _backup(tmp_path, db, key, backup_key)
+    newer = backups.backup_create(
+        now=NOW + timedelta(minutes=1),
+        backup_dir=tmp_path / "bak",
+        source_path=db,
+        source_key=key,
+        key_hex=backup_key,
+    )
+
+    assert backups.backup_resolve("latest", backup_dir=tmp_path / "bak") == newer.path
+
+
+def test_latest_without_backups_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(BackupNotFound):
+        backups.backup_resolve("latest", backup_dir=tmp_path / "none")

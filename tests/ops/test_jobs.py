@@ -68,6 +68,78 @@ def test_a_failing_job_is_recorded_and_the_runner_goes_on() -> None:
     assert runs[0].error_code == "RuntimeError"
 
 
+class CodedError(Exception):
+    def __init__(self, code: object) -> None:
+        super().__init__("coded")
+        self.code = code
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [(None, "CodedError"), (7, "CodedError"), ("disk_full", "disk_full")],
+)
+@pytest.mark.django_db
+def test_a_failing_jobs_error_code_is_its_string_code_or_its_type(
+    code: object, expected: str
+) -> None:
+    def boom(now: Any) -> dict[str, int]:
+        raise CodedError(code)
+
+    run = jobs.job_run(
+        jobs.Job("bad", lambda: timedelta(minutes=1), boom, False),
+        now=timezone.now(),
+        holder="me",
+    )
+
+    assert (run.outcome, run.error_code) == ("failed", expected)
+
+
+@pytest.mark.django_db
+def test_a_standby_runner_cannot_take_the_lease_during_a_long_job(
+    settings: Any,
+) -> None:
+    settings.JOB_LEASE_SECONDS = 90
+    taken_meanwhile: list[bool] = []
+
+    def long_backup(now: Any) -> dict[str, int]:
+        later = timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS + 60)
+        taken_meanwhile.append(
+            jobs.lease_acquire(holder="standby", now=later, seconds=90)
+        )
+        return {}
+
+    job = jobs.Job("long", lambda: jobs.DAY, long_backup, False, lease_seconds=3600)
+
+    jobs.run_due_jobs(now=timezone.now(), holder="leader", jobs=(job,))
+
+    assert taken_meanwhile == [False]
+    assert JobLease.objects.get().holder == "leader"
+
+
+def test_the_daily_jobs_include_the_audit_chain_verification() -> None:
+    daily = {job.name for job in jobs.JOBS if job.interval() == jobs.DAY}
+
+    assert {
+        "purge_expired",
+        "backup_db",
+        "check_integrity",
+        "verify_audit_chain",
+        "audit_head_export",
+    } == daily
+
+
+@pytest.mark.django_db
+def test_the_audit_chain_job_verifies_and_is_audited() -> None:
+    from compliance.models import AuditAction, AuditEvent
+
+    [job] = [job for job in jobs.JOBS if job.name == "verify_audit_chain"]
+
+    run = jobs.job_run(job, now=timezone.now(), holder="me")
+
+    assert run.outcome == "success"
+    assert AuditEvent.objects.filter(action=AuditAction.AUDIT_VERIFY).count() == 1
+
+
 @pytest.mark.django_db
 def test_a_job_is_not_due_again_within_its_interval() -> None:
     job = jobs.Job("demo", lambda: timedelta(minutes=15), lambda now: {}, False)

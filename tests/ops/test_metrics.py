@@ -158,3 +158,77 @@ def test_request_metrics_add_up_across_two_worker_processes(tmp_path: object) ->
     missing = (("method", "GET"), ("route", "unmatched"), ("status_class", "4xx"))
     assert samples[("stepsync_http_requests_total", missing)] == 1
     assert samples[("stepsync_http_errors_total", (("error_class", "client"),))] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_standalone_runner_samples_the_servers_multiprocess_files(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from ops import sampling
+    from ops.models import RequestMinute
+
+    servers = Path(str(tmp_path)) / "prometheus-multiproc"
+    live_server = servers / str(os.getpid())
+    live_server.mkdir(parents=True)
+    monkeypatch.setattr(sampling, "METRICS_DIR", servers)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(sampling, "_previous", {})
+    env = subprocess_env(PROMETHEUS_MULTIPROC_DIR=str(live_server))
+
+    def serve(plan: list[tuple[str, str, int]]) -> None:
+        done = run_python(WORKER.format(plan=json.dumps(plan)), env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    serve([("/health/live", "get", 2)])
+    baseline = sampling.sample_minute(now=timezone.now())
+    serve([("/health/live", "get", 4), ("/no/such/page/", "get", 1)])
+    sampling.sample_minute(now=timezone.now())
+
+    assert baseline > 0
+    minute = RequestMinute.objects.get()
+    assert minute.requests == 5
+    assert minute.server_errors == 0
+    assert sum(minute.buckets.values()) > 0
+
+
+@pytest.mark.django_db
+def test_without_any_server_files_no_http_minute_is_written(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from ops import sampling
+    from ops.models import RequestMinute
+
+    monkeypatch.setattr(sampling, "METRICS_DIR", Path(str(tmp_path)) / "none")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+    sampling.sample_minute(now=timezone.now())
+    sampling.sample_minute(now=timezone.now())
+
+    assert RequestMinute.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_rate_limit_gauge_tells_our_limiter_from_the_provider(
+    client: Client, settings: object
+) -> None:
+    from chat.models import LLMCall
+
+    cache.clear()
+    LLMCall.objects.create(outcome="rate_limited", upstream_calls=0)
+    LLMCall.objects.create(outcome="rate_limited", upstream_calls=2, status_code=429)
+    LLMCall.objects.create(outcome="rate_limited", upstream_calls=1, status_code=429)
+
+    samples = _samples(client.get("/metrics", **_auth(settings)).content.decode())
+
+    limited = "stepsync_llm_rate_limited_last_hour"
+    assert samples[(limited, (("scope", "local"),))] == 1
+    assert samples[(limited, (("scope", "provider"),))] == 2

@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ops.exceptions import OpsError
 from ops.management.commands._clock import add_now_option, moment
-from ops.services import backup_run, uses_sqlcipher
+from ops.selectors import uses_sqlcipher
+from ops.services import backup_run
 
 
 class Command(BaseCommand):

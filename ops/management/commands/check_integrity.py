@@ -18,10 +18,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         check = integrity_check_run(now=moment(options["now"]))
-        pages = ";".join(check.pages[:5])
+        pages = ",".join(str(page) for page in check.pages) or "-"
         self.stdout.write(
             f"check_integrity ok={check.ok} quick_check={check.quick_check} "
-            f"cipher_errors={check.cipher_errors} {pages}"
+            f"cipher_errors={check.cipher_errors} pages={pages}"
         )
         if not check.ok:
             raise CommandError("integrity check failed")

@@ -24,6 +24,7 @@ class Command(BaseCommand):
             f"evaluate_alerts fired={','.join(result.fired) or '-'} "
             f"resolved={','.join(result.resolved) or '-'} "
             f"open={','.join(result.still_open) or '-'} "
+            f"no_data={','.join(result.no_data) or '-'} "
             f"failed={','.join(result.failed) or '-'}"
         )
         if result.failed:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ops import backups
 from ops.exceptions import OpsError
 from ops.management.commands._clock import add_now_option, moment
-from ops.management.commands.verify_backup import resolve_backup
-from ops.services import restore_run, uses_sqlcipher
+from ops.selectors import uses_sqlcipher
+from ops.services import restore_run
 
 
 class Command(BaseCommand):
     help = (
         "Restore a backup over the live database (RELIABILITY.md §A.4). Stop the web "
-        "server and the job runner first: the command refuses while other "
-        "connections are open. Removes the stale -wal/-shm, restores to a temporary "
-        "file re-keyed to the live key, verifies it, then replaces the live file."
+        "server and the job runner first: the command takes the maintenance lock and "
+        "refuses while anything else has the database open. Removes the stale "
+        "-wal/-shm, restores to a temporary file re-keyed to the live key, verifies "
+        "it, then replaces the live file."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,7 +34,12 @@ class Command(BaseCommand):
             raise CommandError(
                 "restore_db restores the embedded SQLCipher database only."
             )
-        path = resolve_backup(options["path"])
+        try:
+            path = backups.backup_resolve(
+                options["path"], backup_dir=Path(settings.BACKUP_DIR)
+            )
+        except OpsError as exc:
+            raise CommandError(f"restore_db failed code={exc.code}: {exc}") from None
         if not options["yes"]:
             answer = input("Replace the live database with this backup? [y/N] ")
             if answer.strip().lower() != "y":
@@ -41,5 +50,5 @@ class Command(BaseCommand):
             raise CommandError(f"restore_db failed code={exc.code}: {exc}") from None
         self.stdout.write(
             f"restore_db ok file={path.name} tables={len(result.row_counts)} "
-            f"seconds={result.seconds:.2f}"
+            f"seconds={result.seconds:.2f} (start the app again)"
         )

@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ops.exceptions import OpsError
 from ops.management.commands._clock import add_now_option, moment
-from ops.services import key_rotate, uses_sqlcipher
+from ops.selectors import uses_sqlcipher
+from ops.services import key_rotate, pending_key_finish
 
 POSTGRES_NOTE = (
     "PostgreSQL: at-rest encryption is the database service's (rotate it there). "
@@ -22,11 +23,18 @@ class Command(BaseCommand):
         "Rotate the SQLCipher key: stop the web server and the job runner first "
         "(refused while other connections are open); takes a verified backup, "
         "rekeys, checks old key refused / new key accepted / integrity / row counts, "
-        "then writes the new key file (0600). On PostgreSQL rotates field keys."
+        "then installs the new key file (0600; the old key goes to <key file>.history). "
+        "--finish completes a rotation that stopped after its rekey (a "
+        "<key file>.pending exists). On PostgreSQL rotates field keys."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         add_now_option(parser)
+        parser.add_argument(
+            "--finish",
+            action="store_true",
+            help="install (or drop) the pending key left by an interrupted rotation",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = moment(options["now"])
@@ -45,11 +53,24 @@ class Command(BaseCommand):
                 f"reencrypted={outcome.reencrypted}"
             )
             return
+        if options["finish"]:
+            try:
+                state = pending_key_finish(now=now)
+            except OpsError as exc:
+                raise CommandError(
+                    f"rotate_db_key --finish failed code={exc.code}: {exc}"
+                ) from None
+            self.stdout.write(f"rotate_db_key --finish ok pending={state}")
+            return
         try:
-            outcome = key_rotate(now=now)
+            outcome = key_rotate(now=now, progress=self._progress)
         except OpsError as exc:
             raise CommandError(f"rotate_db_key failed code={exc.code}: {exc}") from None
         self.stdout.write(
             f"rotate_db_key ok key_id={outcome.key_id} seconds={outcome.seconds:.2f} "
             f"backup={outcome.backup} (restart the app: it reads the new key file)"
         )
+
+    def _progress(self, step: str) -> None:
+        self.stdout.write(f"rotate_db_key step={step}")
+        self.stdout.flush()

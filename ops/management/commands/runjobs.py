@@ -15,8 +15,8 @@ class Command(BaseCommand):
     help = (
         "Run the periodic jobs (evaluate_alerts and metric samples every minute, "
         "cleanup_sessions every CLEANUP_INTERVAL_MINUTES, purge_expired, backup_db, "
-        "check_integrity, audit_head_export daily). Only the lease holder runs; "
-        "others wait. Stops cleanly on SIGTERM/SIGINT."
+        "check_integrity, verify_audit_chain, audit_head_export daily). Only the "
+        "lease holder runs; others wait. Stops cleanly on SIGTERM/SIGINT."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

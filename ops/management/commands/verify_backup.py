@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ops import backups
@@ -21,8 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("path", help="backup file, or 'latest'")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = resolve_backup(options["path"])
         try:
+            path = backups.backup_resolve(
+                options["path"], backup_dir=Path(settings.BACKUP_DIR)
+            )
             counts = backups.backup_verify(path=path, key_hex=backups.backup_key())
         except OpsError as exc:
             raise CommandError(f"verify_backup failed code={exc.code}: {exc}") from None
@@ -30,17 +33,3 @@ class Command(BaseCommand):
         self.stdout.write(
             f"verify_backup ok file={path.name} tables={len(counts)} rows={rows}"
         )
-
-
-def resolve_backup(value: str) -> Path:
-    from django.conf import settings
-
-    if value == "latest":
-        found = backups.backups_list(backup_dir=Path(settings.BACKUP_DIR))
-        if not found:
-            raise CommandError("no backups in BACKUP_DIR")
-        return found[-1]
-    path = Path(value)
-    if not path.is_file():
-        raise CommandError("backup file not found")
-    return path
