@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import httpx
 
+# "upstream_rate_limited" is the provider's 429; our own limiter's refusal is
+# "rate_limited" (chat/limits.py) and never reaches the provider.
 RETRYABLE_CODES = frozenset(
-    {"connect_error", "timeout", "protocol_error", "rate_limited", "server_error"}
+    {
+        "connect_error",
+        "timeout",
+        "protocol_error",
+        "upstream_rate_limited",
+        "server_error",
+    }
 )
 # Codes that say nothing about the upstream's health: our request, our key, our own
 # code, our shared state, or a user who left. They never count against the breaker.

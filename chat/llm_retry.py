@@ -53,7 +53,9 @@ def error_for_status(status: int, headers: httpx.Headers, now: float) -> LLMErro
     """Map a non-200 status to a fixed code (the body is never read)."""
     retry_after = parse_retry_after(headers.get("retry-after"), now=now)
     if status == 429:
-        return LLMError("rate_limited", status_code=status, retry_after=retry_after)
+        return LLMError(
+            "upstream_rate_limited", status_code=status, retry_after=retry_after
+        )
     if status >= 500:
         return LLMError("server_error", status_code=status, retry_after=retry_after)
     if status in (401, 403):

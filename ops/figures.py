@@ -4,12 +4,11 @@ Shared by /metrics (at scrape time), the minute sampler behind the dashboard and
 alert rules, so every process sees the same numbers whichever worker served the
 traffic: LLM call records, messages, PHI redaction counts, blocks, breaker history.
 
-LLM outcome codes are the ones chat/llm.py and chat/llm_pipeline.py store in
+LLM outcome codes are the ones chat/llm*.py and chat/llm_pipeline.py store in
 ``LLMCall.outcome``. The pipeline's own refusals ("rate_limited" from the local
-limiter, "breaker_open", "prompt_blocked") never reached the provider
-(``upstream_calls == 0``); a provider 429 is stored with the same "rate_limited"
-code but after at least one upstream call, so it is told apart by that count and
-reported as "upstream_rate_limited" (the code chat should store for it directly).
+limiter, "breaker_open", "prompt_blocked", "state_unavailable") never reached the
+provider; a provider 429 is "upstream_rate_limited". A user who left mid-call
+("client_disconnected") is neither a success nor an LLM error.
 """
 
 from __future__ import annotations
@@ -26,9 +25,13 @@ from compliance.models import AuditAction, AuditEvent
 LOCAL_RATE_LIMITED = "rate_limited"
 UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
 # Refused by the pipeline before any upstream call: not an LLM error, no latency.
-NOT_CALLED = frozenset({LOCAL_RATE_LIMITED, "breaker_open", "prompt_blocked"})
+NOT_CALLED = frozenset(
+    {LOCAL_RATE_LIMITED, "breaker_open", "prompt_blocked", "state_unavailable"}
+)
 RATE_LIMIT_OUTCOMES = frozenset({LOCAL_RATE_LIMITED, UPSTREAM_RATE_LIMITED})
 OK_OUTCOMES = frozenset({"ok"})
+# Not counted as errors: the user went away, the provider did nothing wrong.
+NOT_ERRORS = OK_OUTCOMES | {"client_disconnected"}
 OPEN_STATES = ("open", "forced_open")
 
 
@@ -42,7 +45,8 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 def outcome_key(outcome: str, upstream_calls: int) -> str:
-    """The outcome as reported: a 429 from the provider is not a local refusal."""
+    """The outcome as reported: a 429 from the provider is not a local refusal
+    (records written before chat stored "upstream_rate_limited" used one code)."""
     if outcome == LOCAL_RATE_LIMITED and upstream_calls > 0:
         return UPSTREAM_RATE_LIMITED
     return outcome
@@ -95,7 +99,7 @@ def llm_window(*, since: datetime, until: datetime | None = None) -> LLMWindow:
             if ttft is not None:
                 ttfts.append(float(ttft))
     errors = sum(
-        n for name, n in by_outcome.items() if name not in OK_OUTCOMES | NOT_CALLED
+        n for name, n in by_outcome.items() if name not in NOT_ERRORS | NOT_CALLED
     )
     limited = sum(n for name, n in by_outcome.items() if name in RATE_LIMIT_OUTCOMES)
     return LLMWindow(

@@ -103,7 +103,7 @@ def test_retry_after_beyond_the_cap_ends_the_retries(llm_server: Any) -> None:
     _, error, stats = complete(config_for(llm_server.base_url), fake)
 
     assert error is not None
-    assert error.code == "rate_limited"
+    assert error.code == "upstream_rate_limited"
     assert error.status_code == 429
     assert fake.sleeps == []
     assert stats.upstream_calls == 1
@@ -352,6 +352,6 @@ def test_errors_that_say_nothing_about_the_upstream_never_count_against_the_brea
     assert llm.LLMError(code).counts_against_breaker is False
 
 
-@pytest.mark.parametrize("code", ["timeout", "rate_limited", "bad_response"])
+@pytest.mark.parametrize("code", ["timeout", "upstream_rate_limited", "bad_response"])
 def test_upstream_failures_count_against_the_breaker(code: str) -> None:
     assert llm.LLMError(code).counts_against_breaker is True

@@ -109,7 +109,7 @@ def test_a_long_retry_after_is_not_waited_for(
     assert response.json()["reply"]["source"] == "fallback"
     call = LLMCall.objects.get()
     assert (call.outcome, call.status_code, call.upstream_calls) == (
-        "rate_limited",
+        "upstream_rate_limited",
         429,
         1,
     )

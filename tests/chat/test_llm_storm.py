@@ -74,7 +74,7 @@ def test_under_a_429_storm_each_admitted_call_uses_at_most_its_retry_budget(
         for client, conversation in users:
             post_message(client, conversation, UNSURE_TEXT)
 
-    admitted = LLMCall.objects.filter(outcome="rate_limited")
+    admitted = LLMCall.objects.filter(outcome="upstream_rate_limited")
     refused = LLMCall.objects.filter(outcome="breaker_open")
     threshold = settings.CIRCUIT_BREAKER_FAILURE_THRESHOLD
     assert admitted.count() == threshold

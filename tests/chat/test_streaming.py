@@ -79,7 +79,7 @@ def test_a_stream_429_storm_stops_after_the_retry_budget(llm_server: Any) -> Non
 
     assert pieces == []
     assert error is not None
-    assert error.code == "rate_limited"
+    assert error.code == "upstream_rate_limited"
     assert stats.upstream_calls == 3
 
 

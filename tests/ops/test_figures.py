@@ -101,3 +101,27 @@ def test_without_any_history_the_current_state_counts() -> None:
     )
 
     assert seconds == pytest.approx(3600)
+
+
+@pytest.mark.django_db
+def test_the_upstream_rate_limited_code_chat_stores_counts_as_a_provider_429() -> None:
+    _call(outcome="ok", latency_ms=100, upstream_calls=1)
+    _call(outcome="upstream_rate_limited", latency_ms=900, upstream_calls=3)
+
+    window = _window()
+
+    assert window.by_outcome == {"ok": 1, "upstream_rate_limited": 1}
+    assert window.error_rate == pytest.approx(0.5)
+    assert window.rate_limited == 1
+
+
+@pytest.mark.django_db
+def test_a_user_leaving_mid_call_is_not_an_llm_error() -> None:
+    _call(outcome="ok", latency_ms=100, upstream_calls=1)
+    _call(outcome="client_disconnected", latency_ms=300, upstream_calls=1)
+    _call(outcome="state_unavailable", upstream_calls=0)
+
+    window = _window()
+
+    assert window.error_rate == 0.0
+    assert window.attempted == 2
