@@ -41,7 +41,8 @@ migrate: keys
 
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	SECURE_COOKIES=$${SECURE_COOKIES:-false} $(BIN)/python -m stepsync.serve \
+	SECURE_COOKIES=$${SECURE_COOKIES:-false} LOG_DIR=$${LOG_DIR:-var/log} \
+	  $(BIN)/python -m stepsync.serve \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 lint: $(VENV)/.dev

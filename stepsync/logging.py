@@ -9,8 +9,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import logging.handlers
+import os
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from stepsync.request_context import request_id_var
@@ -69,3 +72,30 @@ def uvicorn_log_config() -> dict[str, Any]:
     from django.conf import settings
 
     return copy.deepcopy(settings.LOGGING)
+
+
+LOG_FILE_NAME = "stepsync.log"
+
+
+class LogDirFileHandler(logging.handlers.WatchedFileHandler):
+    """Append to ``<log_dir>/stepsync.log`` (folder 0700, file 0600), reopening the
+    file after an external rotation (logrotate). Used when LOG_DIR is set, so that
+    ``scan_logs_for_phi`` and the ``phi_in_logs`` alert have lines to check."""
+
+    def __init__(self, log_dir: str, encoding: str = "utf-8") -> None:
+        folder = Path(log_dir)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / LOG_FILE_NAME
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        super().__init__(str(path), mode="a", encoding=encoding)
+
+
+def file_handler_config(log_dir: str, formatter: str) -> dict[str, Any]:
+    """The LOGGING["handlers"]["file"] entry: same formatter and filters as console."""
+    return {
+        "()": "stepsync.logging.LogDirFileHandler",
+        "log_dir": log_dir,
+        "formatter": formatter,
+        # Every handler carries the PHI filter (a test checks each one).
+        "filters": ["request_id", "phi"],
+    }

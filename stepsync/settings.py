@@ -248,8 +248,8 @@ SPECTACULAR_SETTINGS = {
 MAX_MESSAGE_CHARS = env.int("MAX_MESSAGE_CHARS", default=2000)
 MAX_MESSAGES_PER_SESSION = env.int("MAX_MESSAGES_PER_SESSION", default=20)
 MAX_ACTIVE_SESSIONS = env.int("MAX_ACTIVE_SESSIONS", default=1000)
-SESSION_TIMEOUT_HOURS = env.int("SESSION_TIMEOUT_HOURS", default=24)
-CLEANUP_INTERVAL_MINUTES = env.int("CLEANUP_INTERVAL_MINUTES", default=15)
+SESSION_TIMEOUT_HOURS = env.float("SESSION_TIMEOUT_HOURS", default=24)
+CLEANUP_INTERVAL_MINUTES = env.float("CLEANUP_INTERVAL_MINUTES", default=15)
 PHI_SANITIZER_STRICT_MODE = env.bool("PHI_SANITIZER_STRICT_MODE", default=False)
 PHI_CRITICAL_TYPES = env.list(
     "PHI_CRITICAL_TYPES", default=["SSN", "CREDIT_CARD", "MRN", "LICENSE", "DEVICE_ID"]
@@ -407,6 +407,11 @@ LOGGING = {
         },
     },
 }
+if LOG_DIR:
+    from stepsync.logging import file_handler_config
+
+    LOGGING["handlers"]["file"] = file_handler_config(LOG_DIR, LOG_FORMAT)
+    LOGGING["root"]["handlers"].append("file")
 
 if SENTRY_DSN:
     from stepsync.sentry import init_sentry

@@ -122,8 +122,8 @@ def test_log_dir_handler_writes_a_private_file_the_scan_reads(
     import logging
     import stat
 
-    from ops.logfiles import LOG_FILE_NAME, LogDirFileHandler
     from ops.logscan import scan_files
+    from stepsync.logging import LOG_FILE_NAME, LogDirFileHandler
 
     handler = LogDirFileHandler(str(tmp_path / "log"))
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -140,10 +140,10 @@ def test_log_dir_handler_writes_a_private_file_the_scan_reads(
 
 
 def test_log_dir_handler_config_carries_the_phi_filter() -> None:
-    from ops.logfiles import file_handler_config
+    from stepsync.logging import file_handler_config
 
     config = file_handler_config("var/log", "json")
 
-    assert config["()"] == "ops.logfiles.LogDirFileHandler"
+    assert config["()"] == "stepsync.logging.LogDirFileHandler"
     assert "phi" in config["filters"]
     assert config["formatter"] == "json"
