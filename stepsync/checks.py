@@ -52,20 +52,23 @@ def check_llm_url(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     ]
 
 
-@register(Tags.security, deploy=True)
-def check_production_hosts(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """DEBUG must not be on with production hosts; secure cookies must be on."""
-    warnings: list[Any] = []
+@register(Tags.security)
+def check_debug_hosts(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """DEBUG must not be on with production hosts (it shows settings and tracebacks)."""
     local = {"127.0.0.1", "localhost", "::1", "testserver"}
     if settings.DEBUG and set(settings.ALLOWED_HOSTS) - local:
-        warnings.append(
-            Error("DEBUG=true with non-local ALLOWED_HOSTS.", id="stepsync.E004")
+        return [Error("DEBUG=true with non-local ALLOWED_HOSTS.", id="stepsync.E004")]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_secure_cookies(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Secure cookies must be on in production."""
+    if settings.SECURE_COOKIES:
+        return []
+    return [
+        Warning(
+            "SECURE_COOKIES is off: cookies may travel over plain HTTP.",
+            id="stepsync.W001",
         )
-    if not settings.SECURE_COOKIES:
-        warnings.append(
-            Warning(
-                "SECURE_COOKIES is off: cookies may travel over plain HTTP.",
-                id="stepsync.W001",
-            )
-        )
-    return warnings
+    ]

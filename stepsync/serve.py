@@ -138,9 +138,10 @@ def serve(args: argparse.Namespace) -> int:
     except ImproperlyConfigured as exc:
         print(f"stepsync: refusing to start: {exc}", file=sys.stderr)
         return 3
-    from stepsync.startup import verify_database
+    from stepsync.startup import system_check_errors, verify_database
 
-    fault = verify_database()
+    faults = system_check_errors()
+    fault = faults[0] if faults else verify_database()
     if fault is not None:
         print(f"stepsync: refusing to start: {fault}", file=sys.stderr)
         return 3

@@ -21,6 +21,19 @@ def verify_database() -> str | None:
     return None
 
 
+def system_check_errors() -> list[str]:
+    """The errors of Django's system checks (ours included: encryption off without
+    DEBUG, DEBUG with production hosts, a plain-http LLM URL), as "id: message"."""
+    from django.core import checks
+
+    found = checks.run_checks(include_deployment_checks=False)
+    return [
+        f"{m.id}: {m.msg}"
+        for m in found
+        if m.level >= checks.ERROR and not m.is_silenced()
+    ]
+
+
 def refuse_to_start_on_fault() -> None:
     """Print a clear one-line reason and exit with status 3 (no traceback)."""
     fault = verify_database()

@@ -109,6 +109,37 @@ def test_encryption_disabled_is_refused_unless_debug(tmp_path: Path) -> None:
     assert "stepsync.E001" in result.stderr
 
 
+def test_the_server_refuses_to_start_with_encryption_disabled_and_debug_off(
+    tmp_path: Path,
+) -> None:
+    result = run(
+        ["-m", "stepsync.serve", "--port", "0", "--no-jobs"],
+        DATABASE_NAME=str(tmp_path / "plain.db"),
+        DATABASE_ENCRYPTION_ENABLED="false",
+        DEBUG="false",
+    )
+    assert result.returncode == 3
+    assert "stepsync.E001" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "plain.db").exists()
+
+
+def test_the_server_refuses_to_start_with_debug_and_production_hosts(
+    encrypted_file: tuple[Path, str],
+) -> None:
+    path, key = encrypted_file
+    result = run(
+        ["-m", "stepsync.serve", "--port", "0", "--no-jobs"],
+        DATABASE_NAME=str(path),
+        DATABASE_ENCRYPTION_KEY=key,
+        DEBUG="true",
+        ALLOWED_HOSTS="stepsync.example.org",
+    )
+    assert result.returncode == 3
+    assert "stepsync.E004" in result.stderr
+    assert key not in result.stderr + result.stdout
+
+
 def test_encryption_disabled_is_allowed_with_debug(tmp_path: Path) -> None:
     result = run(
         ["manage.py", "check"],
