@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 from django.test import Client
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -80,3 +90,65 @@ def test_secure_cookie_names_use_the_host_prefix() -> None:
         assert settings.SESSION_COOKIE_NAME.startswith("__Host-")
         assert settings.CSRF_COOKIE_NAME.startswith("__Host-")
     assert settings.SESSION_COOKIE_HTTPONLY is True
+
+
+@pytest.fixture(scope="module")
+def production_login(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Log in over HTTPS in a subprocess running the production settings."""
+    folder = tmp_path_factory.mktemp("production")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "stepsync.settings",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "chat.example.org",
+        "SECURE_COOKIES": "true",
+        "DATABASE_NAME": str(folder / "app.db"),
+        "DATABASE_ENCRYPTION_KEY": secrets.token_hex(32),
+        "MFA_REQUIRED_FOR_STAFF": "true",
+    }
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.stepsync.production_probe"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cookie", ["csrf", "session"])
+def test_production_cookies_are_host_prefixed_secure_httponly_and_samesite(
+    production_login: dict[str, Any], cookie: str
+) -> None:
+    morsel = production_login[cookie]
+
+    assert morsel["name"].startswith("__Host-")
+    assert morsel["secure"] is True
+    assert morsel["httponly"] is True
+    assert morsel["samesite"] == "Lax"
+    assert morsel["path"] == "/"
+    assert morsel["domain"] == ""
+
+
+@pytest.mark.slow
+def test_pages_of_a_logged_in_user_are_not_cached(
+    production_login: dict[str, Any],
+) -> None:
+    assert production_login["login_status"] == 302
+    assert production_login["page_status"] == 200
+    assert "no-store" in production_login["page_cache_control"]
+
+
+@pytest.mark.django_db
+def test_static_files_are_served_by_whitenoise(client: Client) -> None:
+    response = client.get("/static/css/app.css")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
+    assert b"".join(response.streaming_content)
