@@ -120,6 +120,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "updated_at",
         "deadline_table",
         "links",
+        "report_link",
     )
     fieldsets = (
         (None, {"fields": ("reference", "status", "links")}),
@@ -174,6 +175,15 @@ class IncidentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Read-only viewers (compliance officers) get the report link only: the
+        timeline page would refuse them."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        head = (None, {"fields": ("reference", "status", "report_link")})
+        return (head, *fieldsets[1:])
+
     @admin.display(description="title")
     def short_title(self, incident: Incident) -> str:
         title = incident.title or ""
@@ -205,6 +215,13 @@ class IncidentAdmin(admin.ModelAdmin):
                 for r in incident_deadlines(incident=incident, now=timezone.now())
             ),
         )
+
+    @admin.display(description="actions")
+    def report_link(self, incident: Incident) -> str:
+        if not incident.pk:
+            return ""
+        report = reverse("admin:compliance_incident_report", args=[incident.pk])
+        return format_html('<a href="{}">Download incident report</a>', report)
 
     @admin.display(description="actions")
     def links(self, incident: Incident) -> str:

@@ -60,9 +60,9 @@ def line_chart(
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end" '
         'font-size="10">0</text>',
         f'<text x="{PAD_LEFT}" y="{HEIGHT - 6}" font-size="10">'
-        f"{escape(start.strftime('%H:%M'))}</text>",
+        f"{escape(start.strftime('%b %d %H:%M'))}</text>",
         f'<text x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 6}" text-anchor="end" '
-        f'font-size="10">{escape(end.strftime("%H:%M"))} UTC</text>',
+        f'font-size="10">{escape(end.strftime("%b %d %H:%M"))} UTC</text>',
         f'<text x="{PAD_LEFT + 6}" y="{PAD_TOP + 12}" font-size="11" '
         f'font-weight="bold">{label}: {escape(latest)}</text>',
     ]

@@ -206,6 +206,23 @@ def test_a_compliance_officer_sees_the_incident_read_only(
     assert 'name="_save"' not in response.content.decode()
 
 
+def test_a_compliance_officer_is_not_offered_the_timeline_form_they_cannot_use(
+    officer: Any, incident: Incident
+) -> None:
+    html = client_for(officer).get(change_url(incident)).content.decode()
+
+    assert timeline_url(incident) not in html
+    assert report_url(incident) in html
+
+
+def test_an_incident_manager_is_offered_the_timeline_form(
+    admin_user: Any, incident: Incident
+) -> None:
+    html = client_for(admin_user).get(change_url(incident)).content.decode()
+
+    assert timeline_url(incident) in html
+
+
 def test_a_compliance_officer_cannot_change_an_incident(
     officer: Any, incident: Incident
 ) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.ops.conftest import run_python, subprocess_env
@@ -168,3 +169,12 @@ def test_dashboard_loads_nothing_from_another_host(mfa_admin_client: Any) -> Non
     )
     assert external == []
     assert "@import" not in html
+
+
+@pytest.mark.django_db
+def test_admin_pages_declare_an_inline_icon_so_browsers_fetch_no_favicon(
+    client: Any,
+) -> None:
+    html = client.get(reverse("admin:login")).content.decode()
+
+    assert '<link rel="icon" href="data:,">' in html
