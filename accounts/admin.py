@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from accounts.services import user_deactivate
+from accounts.staff import staff_user
 
 
 @admin.register(User)
@@ -22,9 +23,10 @@ class UserAdmin(DjangoUserAdmin):
         permissions=["change"],
     )
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        actor = staff_user(request)
         users = sessions = 0
         for user in queryset:
-            sessions += user_deactivate(user=user, actor=request.user, request=request)  # type: ignore[arg-type]
+            sessions += user_deactivate(user=user, actor=actor, request=request)
             users += 1
         self.message_user(
             request,

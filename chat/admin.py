@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from accounts.staff import staff_user
 from chat.models import Conversation, Message
 from chat.services_conversations import conversation_legal_hold_set
 from compliance.legal_hold import LegalHoldReason, legal_hold_permitted
@@ -197,7 +198,7 @@ class MessageAdmin(ReadOnlyAdmin):
             return None
         try:
             allowed = content_access_check(
-                user=request.user,
+                user=staff_user(request),
                 conversation_id=message.conversation_id,
                 request=request,
             )

@@ -293,7 +293,9 @@ def _sse_response(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
 
 @csrf_exempt  # session clients are CSRF-checked by DRF's SessionAuthentication
 @sensitive_post_parameters("text")
-async def message_create(request: HttpRequest, pk: int) -> HttpResponse:
+async def message_create(
+    request: HttpRequest, pk: int
+) -> HttpResponse | StreamingHttpResponse:
     """Send a message (or a quick-reply value); 201 JSON, or SSE when asked."""
     if request.method != "POST":
         return _error_response(exceptions.MethodNotAllowed(request.method or ""))

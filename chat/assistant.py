@@ -176,8 +176,10 @@ def _absorb(st: State, found: intents.Entities) -> tuple[bool, bool]:
         value = getattr(found, slot)
         if value is not None:
             _set_slot(st, slot, str(value))
-    slot = st.get("awaiting")
-    answered = bool(slot and slot != "check" and getattr(found, slot) is not None)
+    awaiting = st.get("awaiting")
+    answered = bool(
+        awaiting and awaiting != "check" and getattr(found, awaiting) is not None
+    )
     return answered, any(getattr(found, s) is not None for s in slots)
 
 

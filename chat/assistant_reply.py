@@ -47,7 +47,9 @@ def clean_state(state: Mapping[str, Any] | None) -> State:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= top:
             st[key] = value
     st.setdefault("level", 0)
-    tried = raw.get("tried") if isinstance(raw.get("tried"), list) else []
+    tried = raw.get("tried")
+    if not isinstance(tried, list):
+        tried = []
     st["tried"] = [t for t in tried if isinstance(t, str) and t in TRIED_NAMES]
     return st
 

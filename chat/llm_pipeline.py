@@ -314,7 +314,8 @@ def reply_draft_sync(
     if admission is None:
         return fallback_draft(state=state_before, sanitized_text=sanitized_text)
     stats = llm.CallStats()
-    text, error = "", client_gone()
+    text = ""
+    error: llm.LLMError | None = client_gone()
     try:
         text, error = async_to_sync(call_complete)(admission.messages, stats)
     finally:

@@ -15,7 +15,7 @@ import asyncio
 import email.utils
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import httpx
@@ -93,7 +93,7 @@ async def with_retries(
     stats: CallStats,
     hooks: Hooks,
     deadline_at: float,
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Yield what ``attempt(budget)`` yields, retrying failed attempts per the policy.
 
     ``budget`` is the seconds left before ``deadline_at`` (on ``hooks.clock``). An

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
@@ -115,7 +115,7 @@ async def stream(
     client: httpx.AsyncClient | None = None,
     hooks: Hooks | None = None,
     stats: CallStats | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Yield the reply's text pieces as they arrive (SSE), capped at the reply size.
 
     Retries (same policy as ``complete``) happen only before the first piece; a

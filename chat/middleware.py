@@ -104,7 +104,7 @@ class SessionTimeoutMiddleware:
             session[LAST_SEEN_KEY] = now
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
-        session = request.session  # type: ignore[attr-defined]
+        session = request.session
         if SESSION_KEY not in session:
             return None
         user = request.user

@@ -196,8 +196,10 @@ _URL_BARE_HINT = re.compile(
     r"\.(?:com|org|net|io|me|co|uk|de|fr|ca|au|in|ly|gl|app|health|info|edu|gov|us)/",
     _I,
 )
-_MRN_WORDS = ("mrn", "record", "patient", "chart", "plan", "member", "subscriber")
-_MRN_WORDS += ("beneficiary", "policy", "insurance", "group", "acc", "claim", "medic")
+_MRN_WORDS = (
+    *("mrn", "record", "patient", "chart", "plan", "member", "subscriber"),
+    *("beneficiary", "policy", "insurance", "group", "acc", "claim", "medic"),
+)
 _LICENSE_WORDS = ("licen", "dl", "passport", "certificate", "npi", "dea", "permit")
 # (gate, detector): the gate is either substrings of the lowercased text, one of
 # which must be present, or a regex searched in the text. An empty gate always

@@ -21,7 +21,7 @@ class StrictCharField(serializers.CharField):
 
 
 class QuickReplySerializer(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # shadows Field.label in the stubs only (drf-stubs#158)
     value = serializers.CharField()
 
 
@@ -34,7 +34,9 @@ class MessageInputSerializer(serializers.Serializer):
 
 
 class ConversationCreateSerializer(serializers.Serializer):
-    title = StrictCharField(required=False, allow_blank=True, max_length=TITLE_MAX_CHARS)
+    title = StrictCharField(
+        required=False, allow_blank=True, max_length=TITLE_MAX_CHARS
+    )
 
 
 class ConversationRenameSerializer(serializers.Serializer):
@@ -51,7 +53,7 @@ class MessageSerializer(serializers.Serializer):
     role = serializers.CharField()
     text = serializers.CharField()
     redactions = serializers.DictField(child=serializers.IntegerField())
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # shadows Field.source in the stubs only (drf-stubs#158)
     status = serializers.CharField()
     notice = serializers.CharField()
     quick_replies = QuickReplySerializer(many=True)
@@ -80,7 +82,7 @@ class UserMessageOutSerializer(serializers.Serializer):
 class ReplyOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField()
-    source = serializers.ChoiceField(choices=["rules", "llm", "fallback"])
+    source = serializers.ChoiceField(choices=["rules", "llm", "fallback"])  # type: ignore[assignment]  # shadows Field.source in the stubs only (drf-stubs#158)
     quick_replies = QuickReplySerializer(many=True)
     notice = serializers.CharField()
 
@@ -106,5 +108,5 @@ class TokenSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.ListField(child=serializers.CharField(), required=False)
+    fields = serializers.ListField(child=serializers.CharField(), required=False)  # type: ignore[assignment]  # shadows Serializer.fields in the stubs only (drf-stubs#78)
     types = serializers.ListField(child=serializers.CharField(), required=False)

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -73,7 +74,7 @@ class LoginView(auth_views.LoginView):
 class LogoutView(auth_views.LogoutView):
     """POST only (Django 5): flushes the server-side session."""
 
-    next_page = reverse_lazy("chat:login")
+    next_page = "chat:login"  # a URL name: resolve_url() reverses it
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -83,7 +84,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("chat:password-change-done")
     template_name = "registration/password_change_form.html"
 
-    def form_valid(self, form: BoundedPasswordChangeForm) -> HttpResponse:
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
         password_changed(user=self.request.user, request=self.request)
         return response

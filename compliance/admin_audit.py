@@ -16,6 +16,7 @@ from django.http import (
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
+from accounts.staff import staff_user
 from compliance.admin_filters import ActorFilter, DateRangeFilter
 from compliance.models import AuditEvent
 from compliance.services import audit_chain_verify, audit_export_csv
@@ -88,23 +89,27 @@ class AuditEventAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[AuditEvent]
     ) -> StreamingHttpResponse:
         lines = audit_export_csv(
-            queryset=queryset.order_by("seq"), actor=request.user, request=request
+            queryset=queryset.order_by("seq"),
+            actor=staff_user(request),
+            request=request,
         )
         return _csv_response(lines)
 
-    def export_view(self, request: HttpRequest) -> HttpResponse:
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """The whole filtered list (same filters and search as the change list)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         queryset = changelist.get_queryset(request).order_by("seq")
-        lines = audit_export_csv(queryset=queryset, actor=request.user, request=request)
+        lines = audit_export_csv(
+            queryset=queryset, actor=staff_user(request), request=request
+        )
         return _csv_response(lines)
 
     def verify_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        report = audit_chain_verify(actor=request.user, request=request)
+        report = audit_chain_verify(actor=staff_user(request), request=request)
         if report.ok:
             self.message_user(
                 request, f"Audit chain intact: {report.checked} events checked."

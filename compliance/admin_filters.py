@@ -32,18 +32,26 @@ class _InputFilter(admin.ListFilter):
         self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any
     ) -> None:
         super().__init__(request, params, model, model_admin)
-        for name in self.expected_parameters():
+        for name in self._names():
             if name in params:
                 self.used_parameters[name] = _last(params.pop(name))
 
-    def expected_parameters(self) -> list[str]:
+    def _names(self) -> list[str]:
         return [name for name, _, _ in self.fields]
+
+    def expected_parameters(self) -> list[str | None]:
+        return [*self._names()]
+
+    def submitted(self, name: str) -> str:
+        """The submitted text of one parameter ("" when absent)."""
+        value = self.used_parameters.get(name, "")
+        return value if isinstance(value, str) else ""
 
     def has_output(self) -> bool:
         return True
 
     def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
-        own = set(self.expected_parameters()) | {"p", "e"}
+        own = {*self._names(), "p", "e"}
         keep = [(k, v) for k, v in changelist.params.items() if k not in own]
         yield {
             "inputs": [
@@ -51,7 +59,7 @@ class _InputFilter(admin.ListFilter):
                     "name": n,
                     "label": label,
                     "type": t,
-                    "value": self.used_parameters.get(n, ""),
+                    "value": self.submitted(n),
                 }
                 for n, label, t in self.fields
             ],
@@ -64,7 +72,7 @@ class ActorFilter(_InputFilter):
     fields = (("actor_id", "User id", "number"),)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.used_parameters.get("actor_id", "")
+        value = self.submitted("actor_id")
         if not USER_ID.fullmatch(value):
             return queryset
         return queryset.filter(actor_id=int(value))
@@ -84,8 +92,8 @@ class DateRangeFilter(_InputFilter):
     fields = (("at_from", "From", "date"), ("at_to", "To", "date"))
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        start = _day(self.used_parameters.get("at_from", ""))
-        end = _day(self.used_parameters.get("at_to", ""))
+        start = _day(self.submitted("at_from"))
+        end = _day(self.submitted("at_to"))
         if start is not None:
             queryset = queryset.filter(at__gte=start)
         if end is not None:

@@ -61,7 +61,8 @@ class IncidentForm(forms.ModelForm):
         return self.cleaned_data.get("state_counts") or {}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             data["state_counts"] = incidents.validate_scope(
                 data_categories=list(data.get("data_categories") or []),
@@ -86,12 +87,15 @@ class TimelineForm(forms.Form):
         super().__init__(*args, **kwargs)
         labels = dict(IncidentStatus.choices)
         allowed = sorted(incidents.allowed_transitions(incident.status))
-        self.fields["to_status"].choices = [("", "no change")] + [
+        to_status = self.fields["to_status"]
+        assert isinstance(to_status, forms.ChoiceField)
+        to_status.choices = [("", "no change")] + [
             (status, labels[status]) for status in allowed
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("to_status") and not (data.get("note") or "").strip():
             raise ValidationError("Choose a status change or write a note.")
         return data

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.staff import staff_user
 from compliance import incidents
 from compliance.admin_incident_forms import (
     SANITIZER_NOTE,
@@ -240,9 +241,10 @@ class IncidentAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Incident, form: forms.ModelForm, change: bool
     ) -> None:
         data = form.cleaned_data
+        actor = staff_user(request)
         if not change:
             opened = incidents.incident_open(
-                actor=request.user,
+                actor=actor,
                 request=request,
                 **{name: data[name] for name in OPEN_FIELDS},
             )
@@ -253,7 +255,7 @@ class IncidentAdmin(admin.ModelAdmin):
             }
             if rest:
                 opened = incidents.incident_edit(
-                    incident=opened, actor=request.user, changes=rest, request=request
+                    incident=opened, actor=actor, changes=rest, request=request
                 )
             obj.pk, obj.reference = opened.pk, opened.reference
             obj._state.adding = False
@@ -265,7 +267,7 @@ class IncidentAdmin(admin.ModelAdmin):
         }
         if changes:
             incidents.incident_edit(
-                incident=obj, actor=request.user, changes=changes, request=request
+                incident=obj, actor=actor, changes=changes, request=request
             )
 
     def get_urls(self) -> list[URLPattern]:
@@ -295,7 +297,7 @@ class IncidentAdmin(admin.ModelAdmin):
         if not self.has_view_or_change_permission(request, incident):
             raise PermissionDenied
         filename, text = incidents.incident_report_download(
-            incident=incident, actor=request.user, request=request
+            incident=incident, actor=staff_user(request), request=request
         )
         response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -335,14 +337,14 @@ class IncidentAdmin(admin.ModelAdmin):
             incidents.incident_transition(
                 incident=incident,
                 to_status=data["to_status"],
-                actor=request.user,
+                actor=staff_user(request),
                 note=data["note"],
                 request=request,
             )
         else:
             incidents.incident_add_note(
                 incident=incident,
-                actor=request.user,
+                actor=staff_user(request),
                 note=data["note"],
                 request=request,
             )

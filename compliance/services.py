@@ -219,7 +219,7 @@ def login_attempt(*, request: HttpRequest, username: str, password: str) -> User
             raise LockedOut()
         return None
     user_logged_in.send(sender=user.__class__, request=http_request, user=user)
-    return user  # type: ignore[return-value]
+    return user
 
 
 def audit_export_csv(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -323,5 +323,7 @@ def _notify(alert: Alert, rule: Rule, *, resolved: bool) -> None:
     if settings.SENTRY_DSN:
         import sentry_sdk
 
-        level = "error" if rule.severity == "critical" else "warning"
+        level: Literal["error", "warning"] = (
+            "error" if rule.severity == "critical" else "warning"
+        )
         sentry_sdk.capture_message(f"alert.{verb} rule={rule.name}", level=level)

@@ -156,6 +156,13 @@ def _age_seconds(then: datetime | None, now: datetime) -> int | None:
     return None if then is None else max(0, int((now - then).total_seconds()))
 
 
+def _age_days(then: object, now: datetime) -> int | None:
+    """Whole days since ``then``; None unless it is a datetime (a failed section is a
+    dict)."""
+    seconds = _age_seconds(then, now) if isinstance(then, datetime) else None
+    return None if seconds is None else seconds // 86400
+
+
 def database_encrypted() -> bool | None:
     """False for a plaintext SQLite file; None on PostgreSQL (the service's own)."""
     if connection.vendor == "postgresql":
@@ -265,7 +272,5 @@ def _details(now: datetime, database: dict[str, Any], breaker: Any) -> dict[str,
         "last_backup_age_seconds": _age_seconds(
             getattr(backup, "created_at", None), now
         ),
-        "database_key_age_days": None
-        if not isinstance(key_at, datetime)
-        else _age_seconds(key_at, now) // 86400,
+        "database_key_age_days": _age_days(key_at, now),
     }

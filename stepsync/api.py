@@ -43,8 +43,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     if isinstance(exc, DatabaseError):
         logger.error("api.database_error type=%s", type(exc).__name__)
-        body = {"error": "unavailable", "message": "Service temporarily unavailable."}
-        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        unavailable = {
+            "error": "unavailable",
+            "message": "Service temporarily unavailable.",
+        }
+        return Response(unavailable, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

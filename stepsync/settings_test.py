@@ -5,6 +5,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from pathlib import Path
 
 for _name in ("DATABASE_ENCRYPTION_KEY", "AUDIT_HMAC_KEY", "BACKUP_ENCRYPTION_KEY"):
     os.environ.setdefault(_name, secrets.token_hex(32))
@@ -24,7 +25,7 @@ from stepsync.settings import *  # noqa: E402,F403
 from stepsync.settings import DATABASES, MIDDLEWARE  # noqa: E402
 
 TEST_TMP_DIR = _TMP
-STATIC_ROOT = os.path.join(_TMP, "static")
+STATIC_ROOT = Path(_TMP) / "static"
 os.makedirs(STATIC_ROOT, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

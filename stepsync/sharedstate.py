@@ -307,7 +307,9 @@ class RedisStore:
 
     def read(self, key: str) -> Versioned:
         raw = self._call(lambda: self.client.hmget(self._k(key), ["val", "ver"]))
-        value = raw[0].decode() if raw[0] is not None else ""
+        stored = raw[0]
+        # Bytes by default; str when REDIS_URL sets ?decode_responses=true.
+        value = stored.decode() if isinstance(stored, bytes) else (stored or "")
         return Versioned(value, int(raw[1] or 0))
 
     def compare_and_set(self, key: str, *, expected_version: int, value: str) -> bool:

@@ -102,6 +102,14 @@ def test_command_accepts_an_iso_now(patient: Any, settings: Any) -> None:
     assert out.getvalue().splitlines()[1].endswith("closed=0")
 
 
+def test_command_reads_a_now_without_offset_as_utc() -> None:
+    out = StringIO()
+
+    call_command("cleanup_sessions", "--now", "2026-03-01T12:00:00", stdout=out)
+
+    assert out.getvalue().startswith("cleanup_sessions now=2026-03-01T12:00:00+00:00 ")
+
+
 def test_command_rejects_a_bad_now() -> None:
     with pytest.raises(CommandError):
         call_command("cleanup_sessions", "--now", "yesterday")

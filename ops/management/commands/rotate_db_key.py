@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -39,19 +40,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         now = moment(options["now"])
         if not uses_sqlcipher():
-            from ops.fieldkeys import field_key_rotate
-
-            self.stdout.write(POSTGRES_NOTE)
-            try:
-                outcome = field_key_rotate(now=now)
-            except OpsError as exc:
-                raise CommandError(
-                    f"rotate_db_key failed code={exc.code}: {exc}"
-                ) from None
-            self.stdout.write(
-                f"rotate_db_key ok field_key_id={outcome.key_id} "
-                f"reencrypted={outcome.reencrypted}"
-            )
+            self._rotate_field_keys(now)
             return
         if options["finish"]:
             try:
@@ -69,6 +58,19 @@ class Command(BaseCommand):
         self.stdout.write(
             f"rotate_db_key ok key_id={outcome.key_id} seconds={outcome.seconds:.2f} "
             f"backup={outcome.backup} (restart the app: it reads the new key file)"
+        )
+
+    def _rotate_field_keys(self, now: datetime) -> None:
+        from ops.fieldkeys import field_key_rotate
+
+        self.stdout.write(POSTGRES_NOTE)
+        try:
+            rotation = field_key_rotate(now=now)
+        except OpsError as exc:
+            raise CommandError(f"rotate_db_key failed code={exc.code}: {exc}") from None
+        self.stdout.write(
+            f"rotate_db_key ok field_key_id={rotation.key_id} "
+            f"reencrypted={rotation.reencrypted}"
         )
 
     def _progress(self, step: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from django.db.backends.sqlite3 import base as sqlite_base
 from django.db.backends.sqlite3._functions import register as register_functions
 from django.utils.asyncio import async_unsafe
+from django.utils.dateparse import parse_date, parse_datetime, parse_time
 from sqlcipher3 import dbapi2 as Database
 
 from stepsync.secrets import DATABASE_KEY, SecretError, read_secret
@@ -25,12 +26,10 @@ from stepsync.secrets import DATABASE_KEY, SecretError, read_secret
 from .errors import DatabaseKeyError
 
 Database.register_converter("bool", b"1".__eq__)
-Database.register_converter("date", sqlite_base.decoder(sqlite_base.parse_date))
-Database.register_converter("time", sqlite_base.decoder(sqlite_base.parse_time))
-Database.register_converter("datetime", sqlite_base.decoder(sqlite_base.parse_datetime))
-Database.register_converter(
-    "timestamp", sqlite_base.decoder(sqlite_base.parse_datetime)
-)
+Database.register_converter("date", sqlite_base.decoder(parse_date))
+Database.register_converter("time", sqlite_base.decoder(parse_time))
+Database.register_converter("datetime", sqlite_base.decoder(parse_datetime))
+Database.register_converter("timestamp", sqlite_base.decoder(parse_datetime))
 Database.register_adapter(decimal.Decimal, str)
 Database.register_adapter(datetime.date, sqlite_base.adapt_date)
 Database.register_adapter(datetime.datetime, sqlite_base.adapt_datetime)
@@ -88,6 +87,7 @@ class DatabaseWrapper(sqlite_base.DatabaseWrapper):
 
     display_name = "SQLCipher"
     Database = Database
+    init_commands: list[str]  # set in Django's get_connection_params(); unstubbed
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
