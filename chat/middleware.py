@@ -126,7 +126,7 @@ class SessionTimeoutMiddleware:
         user = request.user
         audit_record(
             action=AuditAction.SESSION_EXPIRED,
-            actor=user,  # type: ignore[arg-type]
+            actor=user,  # type: ignore[arg-type]  # only called for an authenticated user
             target_type="user",
             target_id=user.pk or "",
             details={"reason": reason},

@@ -53,7 +53,7 @@ class RequestIdMiddleware(_DualMode):
     def before(self, request: HttpRequest) -> HttpResponse | None:
         inbound = request.META.get(REQUEST_ID_HEADER, "")
         rid = inbound if SAFE_REQUEST_ID.fullmatch(inbound) else uuid.uuid4().hex
-        request.request_id = rid  # type: ignore[attr-defined]
+        request.request_id = rid  # type: ignore[attr-defined]  # read by error views and logs
         request_id_var.set(rid)
         return None
 
