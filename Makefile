@@ -48,6 +48,7 @@ run: migrate
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy stepsync chat compliance ops accounts
 
 test-sqlcipher: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -70,10 +71,11 @@ test: $(VENV)/.dev system-deps lint
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
-# HTTP load against the production server (stub LLM); BENCH_LOAD_ARGS="--scenario llm-300 --runs 3".
+# HTTP load against the production server: the four scenarios, medians of 3 runs each.
+# The memory soak: make bench-load BENCH_LOAD_ARGS="--scenario soak" (one: --runs 1).
 BENCH_LOAD_ARGS ?= --scenario all
 bench-load: $(VENV)/.dev
 	$(BIN)/python bench/bench_load.py $(BENCH_LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -66,9 +66,9 @@ def error_class(status: int, exc: BaseException | None = None) -> str:
 
 
 def _parse_reply(status: int, body: dict[str, Any], headers: Any) -> Reply:
-    reply = body.get("reply") if isinstance(body.get("reply"), dict) else {}
-    user = (
-        body.get("user_message") if isinstance(body.get("user_message"), dict) else {}
+    reply: dict[str, Any] = body["reply"] if isinstance(body.get("reply"), dict) else {}
+    user: dict[str, Any] = (
+        body["user_message"] if isinstance(body.get("user_message"), dict) else {}
     )
     quick = [
         str(item.get("value"))
@@ -162,10 +162,6 @@ class ChatClient:
         if status != 201 or "id" not in body:
             raise RuntimeError(f"conversation create failed with HTTP {status}")
         return int(body["id"])
-
-    async def get_conversation(self, conversation_id: int) -> tuple[int, dict]:
-        path = f"/api/conversations/{conversation_id}/"
-        return await self._json("get", "GET", path, None)
 
     async def send(
         self,

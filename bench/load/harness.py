@@ -256,53 +256,6 @@ class Server:
             return ""
 
 
-def start_llm_stub(
-    log_dir: Path,
-    *,
-    latency_ms: float = 500.0,
-    ttft_ms: float = 300.0,
-    tokens: int = 20,
-    token_interval_ms: float = 10.0,
-    api_key: str = "",
-) -> Server:
-    """Start the OpenAI-compatible stub on a free port and wait for it."""
-    port = free_port()
-    env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
-    cmd = [
-        PYTHON,
-        "-m",
-        "bench.load.llm_stub",
-        "--port",
-        str(port),
-        "--latency-ms",
-        str(latency_ms),
-        "--ttft-ms",
-        str(ttft_ms),
-        "--tokens",
-        str(tokens),
-        "--token-interval-ms",
-        str(token_interval_ms),
-        "--api-key",
-        api_key,
-    ]
-    server = Server("llm-stub", cmd, env, log_dir / "llm_stub.log", port).start()
-    server.wait_http("/_stats", timeout=30)
-    return server
-
-
-def stub_call(stub: Server, path: str, payload: dict[str, Any] | None = None) -> Any:
-    """GET (no payload) or POST JSON to a stub control endpoint; return its JSON."""
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        stub.base_url + path,
-        data=data,
-        headers={"Content-Type": "application/json"},
-        method="GET" if data is None else "POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def start_app(
     config: AppConfig,
     *,
@@ -336,6 +289,16 @@ def start_app(
     return server
 
 
+def start_job_runner(
+    config: AppConfig, *, name: str = "runner", tick: float = 1.0
+) -> Server:
+    """Start a standalone ``manage.py runjobs --tick N`` (its own process group,
+    logging to the var dir): the scale-out shape's single job runner."""
+    cmd = [PYTHON, "manage.py", "runjobs", "--tick", str(tick)]
+    log = config.var_dir / f"{name}.log"
+    return Server(name, cmd, config.env, log, port=0).start()
+
+
 def prepare_database(config: AppConfig) -> None:
     """Create the key files' absence-proof env, then migrate the fresh database."""
     manage(config, "migrate", "--noinput", "-v0")
@@ -344,8 +307,8 @@ def prepare_database(config: AppConfig) -> None:
 def seed_users(config: AppConfig, *, count: int, prefix: str) -> list[dict[str, str]]:
     """Create ``count`` users with API tokens directly in the database (fast path).
 
-    Password hashing (PBKDF2) costs ~0.5 s of CPU per login, so a load run seeds its
-    users instead of logging each one in; a few users still go through HTTP.
+    Each line holds the username, the (shared) password and a token. Tests use the
+    token; the load benchmark logs every seeded user in over HTTP before timing.
     """
     out = run_python(
         config, "bench.load.seed", "--count", str(count), "--prefix", prefix

@@ -15,16 +15,16 @@ PROJECT_DIRS = ("chat/", "stepsync/", "compliance/", "accounts/", "ops/")
 
 
 def worker_pids(master_pid: int) -> list[int]:
-    """The uvicorn worker processes under a server's master (spawned children)."""
+    """The uvicorn worker processes under a server's master (spawned children);
+    neither the job runner child nor multiprocessing's resource tracker."""
     pids = []
     for child in psutil.Process(master_pid).children(recursive=True):
         try:
             cmdline = " ".join(child.cmdline())
         except psutil.NoSuchProcess:
             continue
-        if "resource_tracker" in cmdline:
-            continue
-        pids.append(child.pid)
+        if "spawn_main" in cmdline:
+            pids.append(child.pid)
     return pids or [master_pid]
 
 

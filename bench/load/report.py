@@ -94,6 +94,7 @@ class RunFigures:
     rss_end_mb: float
     llm_median_ms: float | None = None
     extra: dict[str, float | int | str] = field(default_factory=dict)
+    soak: dict[str, float | None] = field(default_factory=dict)
 
     def messages(self) -> list[Sample]:
         return [s for s in self.samples if s.kind in MESSAGE_KINDS]
@@ -129,6 +130,7 @@ class RunFigures:
             ),
             "cpu_s": self.cpu_s,
             "rss_peak_mb": self.rss_peak_mb,
+            **self.soak,
         }
 
     def lines(self) -> list[str]:
@@ -184,5 +186,16 @@ def _counts(counter: Counter[str]) -> str:
 
 
 def median_of(runs: list[dict[str, float | None]], key: str) -> float | None:
-    values = [run[key] for run in runs if run.get(key) is not None]
-    return statistics.median(values) if values else None  # type: ignore[type-var]
+    """The median over runs; None when any run could not measure it (a miss)."""
+    values = [run.get(key) for run in runs]
+    if not values or any(value is None for value in values):
+        return None
+    return float(statistics.median(value for value in values if value is not None))
+
+
+def worst_of(runs: list[dict[str, float | None]], key: str) -> float | None:
+    """The largest value over runs (errors: the worst run decides)."""
+    values = [run.get(key) for run in runs]
+    if not values or any(value is None for value in values):
+        return None
+    return max(float(value) for value in values if value is not None)

@@ -1,9 +1,10 @@
-"""Run session cleanup in a loop and print counts: ``python -m bench.load.sessions_probe``.
+"""Watch the conversation table during the soak: ``python -m bench.load.sessions_probe``.
 
-For the memory soak. SESSION_TIMEOUT_HOURS is whole hours, so the loop passes a
-shifted ``now`` to ``chat.services.sessions_cleanup``: conversations idle for more
-than ``--idle-seconds`` are closed, exactly as the real job would close them once
-the timeout had passed. Prints one JSON line per round (counts only) until killed.
+Read-only: the sessions are closed by the server's own job runner (the real
+``cleanup_sessions`` job of ``manage.py runjobs``); this only counts, every
+``--interval`` seconds, the active sessions (active and not idle past the timeout),
+the expired ones not closed yet and the closed ones. One JSON line per round
+(counts only) until killed.
 """
 
 from __future__ import annotations
@@ -12,37 +13,35 @@ import argparse
 import json
 import sys
 import time
-from datetime import timedelta
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=5.0)
-    parser.add_argument("--idle-seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
 
     import django
 
     django.setup()
-    from django.conf import settings
+    from django.db import close_old_connections
     from django.utils import timezone
 
-    from chat.selectors import session_stats
-    from chat.services import sessions_cleanup
+    from chat.models import Conversation
+    from chat.models.conversation import session_cutoff
 
-    shift = timedelta(hours=settings.SESSION_TIMEOUT_HOURS) - timedelta(
-        seconds=args.idle_seconds
-    )
+    active = Conversation.Status.ACTIVE
     started = time.monotonic()
     while True:
-        now = timezone.now()
-        closed = sessions_cleanup(now=now + shift)
-        stats = session_stats(now=now)
+        close_old_connections()
+        cutoff = session_cutoff(timezone.now())
+        rows = Conversation.objects
         line = {
             "t": round(time.monotonic() - started, 1),
-            "closed": closed,
-            "active": stats.active_sessions,
-            "messages": stats.total_messages,
+            "active": rows.filter(status=active, last_activity_at__gte=cutoff).count(),
+            "expired_open": rows.filter(
+                status=active, last_activity_at__lt=cutoff
+            ).count(),
+            "closed": rows.filter(status=Conversation.Status.CLOSED).count(),
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from bench.load.client import ChatClient, Recorder, Reply, new_session
@@ -54,18 +55,24 @@ def test_fifty_concurrent_posts_let_exactly_the_limit_through_whatever_xff_says(
         conversation = api.start_conversation(http)
 
     replies = asyncio.run(
-        _burst(deployment.base_url, token, conversation, [api.RULE_TEXT] * BURST, True)
+        _burst(
+            deployment.base_url, token, conversation, [api.CANARY_TEXT] * BURST, True
+        )
     )
 
-    assert Counter(r.status for r in replies) == {201: LIMIT, 429: BURST - LIMIT}
+    statuses = Counter(r.status for r in replies)
     refused = [r for r in replies if r.status == 429]
-    assert all(r.body.get("error") == "rate_limited" and r.request_id for r in refused)
     stored = deployment.count("SELECT COUNT(*) FROM chat_message WHERE role = 'user'")
+    api.TALLY.observe_replies(deployment.base_url, replies)
+    chaos_figures.scenarios.append("31 rate limits")
+    chaos_figures.faults_injected += len(refused)
+    chaos_figures.messages_accepted += statuses[201]
+    chaos_figures.messages_lost += max(0, statuses[201] - stored)
+    chaos_figures.messages_duplicated += max(0, stored - statuses[201])
+    assert statuses == {201: LIMIT, 429: BURST - LIMIT}
+    assert all(r.body.get("error") == "rate_limited" and r.request_id for r in refused)
     assert stored == LIMIT
     assert deployment.audit_count("message_sent") == LIMIT
-    chaos_figures.scenarios.append("31 rate limits")
-    chaos_figures.faults_injected += BURST - LIMIT
-    chaos_figures.messages_accepted += LIMIT
 
 
 def test_a_rate_limited_message_is_answered_429_with_retry_after(
@@ -98,22 +105,28 @@ def test_the_global_llm_limit_holds_exactly_across_two_worker_processes(
         with api.client(deployment.base_url, token) as http:
             conversation = api.start_conversation(http)
         replies += asyncio.run(
-            _burst(deployment.base_url, token, conversation, [api.LLM_TEXT] * 4, False)
+            _burst(
+                deployment.base_url,
+                token,
+                conversation,
+                [api.LLM_CANARY_TEXT] * 4,
+                False,
+            )
         )
 
-    assert [r.status for r in replies] == [201] * 16
     sources = Counter(r.source for r in replies)
+    api.TALLY.observe_replies(deployment.base_url, replies)
+    chaos_figures.faults_injected += sources["fallback"]
+    chaos_figures.messages_accepted += sum(r.status == 201 for r in replies)
+    assert [r.status for r in replies] == [201] * 16
     assert sources == {"llm": global_limit, "fallback": 16 - global_limit}
     assert deployment.llm_calls() == global_limit
     assert all(r.body["reply"]["notice"] for r in replies if r.source == "fallback")
-    chaos_figures.upstream_calls += deployment.llm_calls()
-    chaos_figures.logical_llm_calls += global_limit
-    chaos_figures.faults_injected += 16 - global_limit
 
 
 def _failed_logins_then_right_password(
     deployment: Deployment, username: str, password: str
-) -> tuple[list, object]:
+) -> tuple[list[httpx.Response], httpx.Response]:
     with api.client(deployment.base_url) as http:
         failures = [
             http.post(

@@ -94,14 +94,16 @@ def test_a_sentry_endpoint_that_never_answers_neither_blocks_nor_breaks_requests
             api.post_message(http, conversation, api.CANARY_TEXT) for _ in range(10)
         ]
 
+    stored = deployment.count("SELECT COUNT(*) FROM chat_message WHERE role = 'user'")
+    accepted = sum(r.status_code == 201 for r in after)
+    chaos_figures.scenarios.append("32 sentry black hole")
+    chaos_figures.faults_injected += 1 + len(errors)
+    chaos_figures.messages_accepted += accepted
+    chaos_figures.messages_lost += max(0, accepted - stored)
+    chaos_figures.messages_duplicated += max(0, stored - accepted)
     for response in errors:
         api.assert_user_visible_error(response, 503)
     assert [r.status_code for r in after] == [201] * 10
     assert black_hole.accepted >= 1
     assert "Traceback" not in deployment.logs()
-    assert (
-        deployment.count("SELECT COUNT(*) FROM chat_message WHERE role = 'user'") == 10
-    )
-    chaos_figures.scenarios.append("32 sentry black hole")
-    chaos_figures.faults_injected += 1 + len(errors)
-    chaos_figures.messages_accepted += len(after)
+    assert stored == 10
