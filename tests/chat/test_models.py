@@ -37,7 +37,7 @@ def test_message_text_is_encrypted_in_the_database(conversation: Conversation) -
         stored = cursor.fetchone()[0]
 
     assert CANARY not in stored
-    assert stored.startswith("enc1:")
+    assert stored.startswith("enc2:")
     assert Message.objects.get(pk=message.pk).text == CANARY
 
 

@@ -179,7 +179,9 @@ def _fresh_llm_and_closed_breaker(site: Site) -> Iterator[None]:
     assert not find_canary(seen_by_llm), "a PHI canary reached the LLM"
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running in the main thread
+# while it is open, which breaks later tests that call asyncio.run().
+@pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[Any]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
