@@ -53,10 +53,13 @@ lint: $(VENV)/.dev
 test-sqlcipher: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The browser, chaos and scale-out suites start servers on databases of their own
+# (scale-out always on PostgreSQL); they ran in the first pass and are not repeated.
+PG_SKIP := --ignore=tests/e2e --ignore=tests/chaos --ignore=tests/scaleout
 test-postgres: $(VENV)/.dev
 	@if $(BIN)/python -m stepsync.probe postgres "$(PG_URL)"; then \
 	  echo "== PostgreSQL pass ($(PG_URL)) =="; \
-	  DATABASE_URL="$(PG_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
+	  DATABASE_URL="$(PG_URL)" $(BIN)/pytest $(PG_SKIP) $(PYTEST_ARGS); \
 	elif [ "$$REQUIRE_POSTGRES" = 1 ]; then \
 	  echo "PostgreSQL is required (REQUIRE_POSTGRES=1) but not reachable at $(PG_URL)"; exit 1; \
 	else \
