@@ -7,7 +7,8 @@ reference), but async so that no thread waits while the LLM answers:
   DRF's authenticators), validate, ``message_turn_begin``, then either the rules
   reply (stored at once) or the LLM admission (limits, breaker, prompt);
 - phase 2, awaited: the LLM call (or stream) on the event loop;
-- phase 3, one ``sync_to_async`` call: bookkeeping and ``message_turn_finish``.
+- phase 3, one ``sync_to_async`` call: bookkeeping and ``message_turn_finish``, in
+  one write transaction (llm_pipeline.llm_conclude_storing).
 
 With ``Accept: text/event-stream`` the reply streams: ``event: delta`` {"text"} ...
 then ``event: done`` {"user_message", "reply"} (the 201 body), or ``event: error``
@@ -199,13 +200,7 @@ def _finish(
     if pending.finish_started:
         return None
     pending.finish_started = True
-    llm_pipeline.llm_conclude(
-        admission=pending.admission,
-        error=error,
-        stats=stats,
-        streamed=streamed,
-        request=pending.request,
-    )
+    # The reply is sanitized before the transaction: no CPU work under its lock.
     rules = pending.turn.rules_reply
     draft = None
     if error is None:
@@ -216,8 +211,15 @@ def _finish(
         draft = llm_pipeline.fallback_draft(
             state=pending.state_before, sanitized_text=pending.turn.sanitized_text
         )
-    return _finish_turn(
-        pending.user, pending.conversation, pending.turn, draft, pending.request
+    return llm_pipeline.llm_conclude_storing(
+        admission=pending.admission,
+        error=error,
+        stats=stats,
+        streamed=streamed,
+        request=pending.request,
+        store=lambda: _finish_turn(
+            pending.user, pending.conversation, pending.turn, draft, pending.request
+        ),
     )
 
 

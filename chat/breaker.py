@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import transaction
+
 from chat.breaker_machine import (
     CLOSED,
     DISABLED,
@@ -160,18 +162,32 @@ class Breaker:
             old.failures if new.state != CLOSED else new.failures,
         )
         try:
-            self.on_transition(
-                name=self.name,
-                from_state=old.state,
-                to_state=new.state,
-                reason=reason,
-                consecutive_failures=max(old.failures, new.failures),
-                next_attempt_at=_epoch_to_dt(next_at),
-                actor=actor,
-                request=request,
-            )
+            # Its own savepoint: inside a caller's transaction, a failed record must
+            # neither undo the change nor poison that transaction.
+            with transaction.atomic():
+                self._record(old, new, reason, next_at, actor, request)
         except Exception:  # loop boundary: a record failure must not undo the change
             logger.exception("breaker.transition_record_failed name=%s", self.name)
+
+    def _record(
+        self,
+        old: BreakerState,
+        new: BreakerState,
+        reason: str,
+        next_at: float,
+        actor: Any,
+        request: Any,
+    ) -> None:
+        self.on_transition(
+            name=self.name,
+            from_state=old.state,
+            to_state=new.state,
+            reason=reason,
+            consecutive_failures=max(old.failures, new.failures),
+            next_attempt_at=_epoch_to_dt(next_at),
+            actor=actor,
+            request=request,
+        )
 
     # --- admission and results -----------------------------------------------------
     def allow(self) -> Permit:

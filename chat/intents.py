@@ -198,6 +198,12 @@ class Classifier:
             for pattern, weight in intent.patterns
         ]
         self.priority = {i.name: i.priority for i in kb.intents.values()}
+        # Patterns by the atoms of their first position: a pattern can only match
+        # when its first position meets the message, so scores() checks those.
+        self.by_first_atom: dict[str, list[int]] = {}
+        for number, (_, positions, _) in enumerate(self.patterns):
+            for atom in positions[0] if positions else ():
+                self.by_first_atom.setdefault(atom, []).append(number)
 
     def _compile(self, pattern: str) -> tuple[frozenset[str], ...]:
         positions = []
@@ -218,8 +224,10 @@ class Classifier:
     def scores(self, text: str) -> dict[str, float]:
         atoms = self.atoms(text)
         present = frozenset().union(*atoms) if atoms else frozenset()
+        candidates = {n for atom in present for n in self.by_first_atom.get(atom, ())}
         totals: dict[str, float] = {}
-        for intent, positions, weight in self.patterns:
+        for number in sorted(candidates):  # pattern order: the sums add up alike
+            intent, positions, weight = self.patterns[number]
             if all(p & present for p in positions) and self._matches(atoms, positions):
                 totals[intent] = totals.get(intent, 0.0) + weight
         return totals
@@ -282,31 +290,36 @@ def _canonical(text: str) -> tuple[str, ...]:
     return tuple(words)
 
 
-def _phrase_index(
-    groups: dict[str, tuple[str, ...]],
-) -> list[tuple[tuple[str, ...], str]]:
+PhraseIndex = dict[str, list[tuple[tuple[str, ...], str]]]
+
+
+def _phrase_index(groups: dict[str, tuple[str, ...]]) -> PhraseIndex:
+    """Phrases by their first word, longest first (so a lookup per word suffices)."""
     pairs = [
         (normalise(phrase, CLASSIFIER.matcher.expand), name)
         for name, phrases in groups.items()
         for phrase in phrases
     ]
-    return sorted(pairs, key=lambda pair: -len(pair[0]))
+    index: PhraseIndex = {}
+    for phrase, name in sorted(pairs, key=lambda pair: -len(pair[0])):
+        if not phrase:
+            raise KnowledgeError(f"an entity phrase of {name!r} has no words")
+        index.setdefault(phrase[0], []).append((phrase, name))
+    return index
 
 
-def _first_match(
-    words: tuple[str, ...], index: list[tuple[tuple[str, ...], str]]
-) -> tuple[str, int] | None:
+def _first_match(words: tuple[str, ...], index: PhraseIndex) -> tuple[str, int] | None:
     """The earliest (then longest) phrase found in words, with the index after it."""
-    for start in range(len(words)):
-        for phrase, name in index:
+    for start, word in enumerate(words):
+        for phrase, name in index.get(word, ()):
             if words[start : start + len(phrase)] == phrase:
                 return name, start + len(phrase)
     return None
 
 
 def _find_brand(words: tuple[str, ...]) -> str | None:
-    for start in range(len(words)):
-        for phrase, name in BRAND_INDEX:
+    for start, word in enumerate(words):
+        for phrase, name in BRAND_INDEX.get(word, ()):
             end = start + len(phrase)
             following = words[end] if end < len(words) else ""
             blocked = following in KB.lexicon.brands[name].not_before

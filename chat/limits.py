@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from chat.exceptions import ChatError
 from stepsync.sharedstate import SharedStateUnavailable, SharedStore, default_store
@@ -95,12 +96,16 @@ def llm_slot_acquire(
     *, user_id: int, store: SharedStore | None = None, now: float | None = None
 ) -> LLMSlot:
     """Admit one LLM call for ``user_id`` or raise RateLimited (scope
-    "concurrent", "user_hour" or "global_hour"); refunds on refusal.
+    "concurrent", "user_hour" or "global_hour"); refunds on refusal. The global
+    count is taken last, so on PostgreSQL its row is locked only until the commit.
 
     Raises SharedStateUnavailable when the store is unreachable (fail closed)."""
     store = store or default_store()
-    now = time.time() if now is None else now
-    uid = int(user_id)
+    with store.batch():  # the three counts in one write transaction
+        return _slot_acquire(store, int(user_id), time.time() if now is None else now)
+
+
+def _slot_acquire(store: SharedStore, uid: int, now: float) -> LLMSlot:
     concurrency_key = f"rl:llm:inflight:u{uid}"
     # The in-flight count expires after a quiet deadline-plus-margin, so a worker
     # that died mid-call cannot lock its user out for longer than that.
@@ -132,10 +137,12 @@ def llm_slot_acquire(
 
 
 def _refund(store: SharedStore, keys: list[str]) -> None:
+    # Inside the database store's batch a refusal rolls the counts back anyway;
+    # after a failed statement PostgreSQL refuses the refund too (DatabaseError).
     try:
         for key in keys:
             store.decr(key)
-    except SharedStateUnavailable:
+    except (SharedStateUnavailable, DatabaseError):
         logger.warning("limits.store_unavailable scope=refund")
 
 

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
+from django.db import DatabaseError, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from chat import assistant, breaker, limits, llm, notices, prompting, sanitizer
@@ -40,6 +42,7 @@ from stepsync.sharedstate import SharedStateUnavailable
 logger = logging.getLogger(__name__)
 
 CREDENTIAL_INCIDENT_KEY = "llm-credentials"
+T = TypeVar("T")
 
 
 @dataclass
@@ -211,6 +214,45 @@ def llm_conclude(
     if error is not None and error.code == "auth_failed":
         credentials_incident(status_code=error.status_code, request=request)
     return state
+
+
+def llm_conclude_storing(
+    *,
+    admission: Admission,
+    error: llm.LLMError | None,
+    stats: llm.CallStats,
+    streamed: bool,
+    store: Callable[[], T],
+    request: Any = None,
+) -> T:
+    """Phase 3 in one write transaction: ``llm_conclude``, then ``store()`` (the
+    reply and its audit event), committed together.
+
+    If that transaction fails, the bookkeeping is rolled back with it and is done
+    again on its own (the slot and a half-open trial slot must not wait for their
+    leases), then the error is raised.
+    """
+    try:
+        with transaction.atomic():
+            llm_conclude(
+                admission=admission,
+                error=error,
+                stats=stats,
+                streamed=streamed,
+                request=request,
+            )
+            return store()
+    except BaseException:
+        admission.concluded = False
+        try:
+            llm_conclude(
+                admission=admission, error=error, stats=stats, streamed=streamed
+            )
+        except DatabaseError:  # the first error is the one to report
+            logger.warning(
+                "llm.conclude_failed conversation=%s", admission.conversation_id
+            )
+        raise
 
 
 def credentials_incident(*, status_code: int | None, request: Any = None) -> None:

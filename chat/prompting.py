@@ -11,13 +11,17 @@ Tokens are estimated, not counted by the model's tokenizer: ceil(chars / 3.5) pl
 per message, which over-estimates English text for Llama-3-class tokenizers (about 4
 characters per token), and the margin covers the rest. User turns are passed through
 the sanitizer once more before they leave (defence in depth; a sanitizer failure
-refuses the call: it fails closed). The latest user turn is always sent, cut if
+refuses the call: it fails closed); a turn it passed unchanged before, in this
+process, is known by its digest and not checked again. The latest user turn is always sent, cut if
 needed, never dropped for the sake of the budget.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -31,6 +35,8 @@ MARGIN_TOKENS = 64
 # The latest user turn keeps at least this many tokens, even over budget.
 MIN_USER_TOKENS = 32
 ROLES = ("user", "assistant")
+# Stored turns the sanitizer has already passed, remembered by digest (_CleanTexts).
+CLEAN_TEXTS_LIMIT = 8192
 
 
 class PromptBlocked(Exception):
@@ -73,10 +79,58 @@ def token_budget() -> int:
     return max(0, context - reserved - margin)
 
 
+class _CleanTexts:
+    """Digests of texts the sanitizer gave back unchanged (and did not block).
+
+    The sanitizer is deterministic, so asking it again about such a text gives the
+    same answer: each stored turn is proven clean once per process instead of in
+    every prompt that carries it. Only digests are kept, never text, and only for
+    the sanitizer function that gave the verdict (a replaced one starts afresh).
+    """
+
+    def __init__(self, limit: int = CLEAN_TEXTS_LIMIT) -> None:
+        self.limit = limit
+        self.digests: OrderedDict[bytes, None] = OrderedDict()
+        self.verdict_of: object = None
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def digest(text: str) -> bytes:
+        data = text.encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def known(self, digest: bytes) -> bool:
+        with self.lock:
+            if self.verdict_of is not sanitizer.sanitize:
+                self.digests.clear()
+                self.verdict_of = sanitizer.sanitize
+            if digest in self.digests:
+                self.digests.move_to_end(digest)
+                return True
+            return False
+
+    def add(self, digest: bytes, verdict_of: object) -> None:
+        with self.lock:
+            if verdict_of is not self.verdict_of:
+                return
+            self.digests[digest] = None
+            if len(self.digests) > self.limit:
+                self.digests.popitem(last=False)
+
+
+CLEAN_TEXTS = _CleanTexts()
+
+
 def _resanitize(text: str) -> str:
-    result = sanitizer.sanitize(text)
+    digest = CLEAN_TEXTS.digest(text)
+    if CLEAN_TEXTS.known(digest):
+        return text
+    check = sanitizer.sanitize
+    result = check(text)
     if result.blocked:
         raise PromptBlocked()
+    if result.text == text:
+        CLEAN_TEXTS.add(digest, check)
     return result.text
 
 

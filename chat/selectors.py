@@ -55,9 +55,10 @@ def conversation_get_for_user(
     value = _as_pk(pk)
     if value is None or user is None or not user.is_authenticated:
         raise Http404
-    conversation = Conversation.objects.filter(pk=value).first()
-    if conversation is None:
-        raise Http404
+    try:  # get(): no ORDER BY to compile, unlike first()
+        conversation = Conversation.objects.get(pk=value)
+    except Conversation.DoesNotExist:
+        raise Http404 from None
     if conversation.user_id != user.pk:
         audit_record(
             action=AuditAction.ACCESS_DENIED,

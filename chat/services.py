@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
@@ -155,8 +155,6 @@ def message_turn_begin(
         stored = replay(conversation, key)
         if stored is not None:
             return stored
-    # Every message counts (RATE_LIMIT_MESSAGES_PER_MINUTE); a replay above does not.
-    limits.message_rate_check(user_id=user.pk)
     turn = _turn_input(
         user=user,
         conversation=conversation,
@@ -165,22 +163,17 @@ def message_turn_begin(
         request=request,
     )
     try:
-        user_message, holder = user_turn_write(conversation, turn, key)
+        user_message, holder = _turn_store(user, conversation, turn, key, request)
     except IntegrityError:
-        # A concurrent request with the same key won the insert.
-        stored = replay(conversation, key) if key is not None else None
+        # A concurrent request with the same key won the insert (perhaps in the
+        # successor of a conversation that closed meanwhile).
+        if key is None:
+            raise
+        conversation.refresh_from_db(fields=["status"])
+        stored = replay(conversation, key)
         if stored is None:
             raise
         return stored
-    if holder.pk != conversation.pk:
-        audit_record(
-            action=AuditAction.CONVERSATION_CREATE,
-            actor=user,
-            target_type="conversation",
-            target_id=holder.pk,
-            details={"continued_from": conversation.pk},
-            request=request,
-        )
     rules = assistant.respond(
         state=holder.state or {}, text=turn.text, quick_reply=turn.quick_reply
     )
@@ -194,6 +187,31 @@ def message_turn_begin(
     )
 
 
+def _turn_store(
+    user: Any,
+    conversation: Conversation,
+    turn: TurnInput,
+    key: str | None,
+    request: HttpRequest | None,
+) -> tuple[Message, Conversation]:
+    """One write transaction: count the message, store the turn, audit a successor."""
+    with transaction.atomic():
+        # Every stored message counts (RATE_LIMIT_MESSAGES_PER_MINUTE), in the
+        # transaction that stores it; a replay does not.
+        limits.message_rate_check(user_id=user.pk)
+        user_message, holder = user_turn_write(conversation, turn, key)
+        if holder.pk != conversation.pk:
+            audit_record(
+                action=AuditAction.CONVERSATION_CREATE,
+                actor=user,
+                target_type="conversation",
+                target_id=holder.pk,
+                details={"continued_from": conversation.pk},
+                request=request,
+            )
+    return user_message, holder
+
+
 def message_turn_finish(
     *,
     user: Any,
@@ -204,10 +222,13 @@ def message_turn_finish(
 ) -> MessageOutcome:
     """Phase 3 of a turn: store the reply and the new assistant state; audit.
 
-    One short transaction; updates ``conversation.state`` / ``last_activity_at``.
+    One short transaction (the caller's, when one is open: no savepoint), so the
+    reply and its MESSAGE_SENT event commit together; updates
+    ``conversation.state`` / ``last_activity_at``.
     """
-    reply = reply_write(conversation, turn.user_message, draft)
-    _audit_sent(user, conversation, turn.user_message, reply, request)
+    with transaction.atomic(savepoint=False):
+        reply = reply_write(conversation, turn.user_message, draft)
+        _audit_sent(user, conversation, turn.user_message, reply, request)
     return MessageOutcome(
         turn.user_message, reply, notice=notices.redaction_notice(turn.redactions)
     )
@@ -270,6 +291,8 @@ def _turn_input(
     critical = frozenset(settings.PHI_CRITICAL_TYPES)
     result = sanitizer.sanitize(cleaned, strict=strict, critical_types=critical)
     if result.blocked:
+        # A refused message counts too (and a limited one is not audited).
+        limits.message_rate_check(user_id=user.pk)
         types = tuple(sorted(result.blocked_types or result.counts))
         audit_record(
             action=AuditAction.MESSAGE_BLOCKED,

@@ -1,7 +1,8 @@
 """Storing conversation turns: the user's turn (continuing a closed conversation in
 its successor), the assistant's reply, and idempotent replays of a repeated key.
 
-Each write is one short transaction; only sanitized text reaches these functions.
+Each write is one short transaction, or part of the caller's (no savepoint); only
+sanitized text reaches these functions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from chat import assistant, notices
@@ -81,7 +83,7 @@ def user_turn_write(
     concurrent turns together). Returns the message and the conversation holding it.
     """
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins a caller's transaction
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.status == Conversation.Status.ACTIVE and not locked.is_open(now):
             locked.status = Conversation.Status.CLOSED
@@ -103,8 +105,10 @@ def user_turn_write(
             idempotency_key=key,
             created_at=now,
         )
-        holder.last_activity_at = now
-        holder.save(update_fields=["last_activity_at", "updated_at"])
+        holder.last_activity_at = holder.updated_at = now
+        Conversation.objects.filter(pk=holder.pk).update(
+            last_activity_at=now, updated_at=now
+        )
     if holder.pk == conversation.pk:
         conversation.state = dict(holder.state or {})
         conversation.last_activity_at = now
@@ -135,7 +139,7 @@ def reply_write(
     conversation: Conversation, user_message: Message, draft: ReplyDraft
 ) -> Message:
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins a caller's transaction
         reply = Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -159,19 +163,19 @@ def replay(conversation: Conversation, key: str) -> MessageOutcome | None:
     """The stored outcome for an idempotency key, or None when the key is new.
 
     The key is looked up in the conversation and along its successors, where a
-    turn sent after it closed was stored.
+    turn sent after it closed was stored. An active conversation has none (one
+    query); a turn racing its close finds the key through the IntegrityError path
+    (message_turn_begin refreshes the status and asks again).
     """
     chain = [conversation.pk]
-    for _ in range(MAX_CONTINUATIONS):
-        nxt = Conversation.objects.filter(continued_from_id=chain[-1]).values_list(
-            "pk", flat=True
-        )
-        if not nxt:
-            break
-        chain.append(nxt[0])
-    user_message = Message.objects.filter(
+    if conversation.status != Conversation.Status.ACTIVE:
+        chain += _successors(conversation.pk)
+    found = Message.objects.filter(
         conversation_id__in=chain, role=Message.Role.USER, idempotency_key=key
-    ).first()
+    )
+    # The key is unique per conversation: with one conversation, get() needs no
+    # ORDER BY (which costs as much to compile as the rest of the query).
+    user_message = found.first() if len(chain) > 1 else _one(found)
     if user_message is None:
         return None
     reply = user_message.replies.order_by("id").first()
@@ -182,6 +186,25 @@ def replay(conversation: Conversation, key: str) -> MessageOutcome | None:
         reply = _finish_stale_turn(user_message.conversation, user_message)
     notice = notices.redaction_notice(user_message.redactions or {})
     return MessageOutcome(user_message, reply, notice=notice, replayed=True)
+
+
+def _one(found: QuerySet[Message]) -> Message | None:
+    try:
+        return found.get()
+    except Message.DoesNotExist:
+        return None
+
+
+def _successors(pk: int) -> list[int]:
+    chain = [pk]
+    for _ in range(MAX_CONTINUATIONS):
+        nxt = Conversation.objects.filter(continued_from_id=chain[-1]).values_list(
+            "pk", flat=True
+        )
+        if not nxt:
+            break
+        chain.append(nxt[0])
+    return chain[1:]
 
 
 def _finish_stale_turn(conversation: Conversation, user_message: Message) -> Message:

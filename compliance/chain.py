@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.appendonly import HEAD_TABLE
 from compliance.models import AuditAction, AuditChainHead, AuditEvent, AuditOutcome
 from stepsync import secrets as secret_store
 
@@ -113,17 +114,33 @@ def compute_mac(key: bytes, row: Mapping[str, Any], *, seq: int | None = None) -
     return hmac.new(key, canonical(row, seq=seq), hashlib.sha256).hexdigest()
 
 
-def _append_locked(key: bytes, head: AuditChainHead, **fields: Any) -> AuditEvent:
+def _append_locked(key: bytes, seq: int, mac: str, **fields: Any) -> AuditEvent:
+    """Insert the event after (seq, mac) and move the head; the head row is locked."""
     now = timezone.now()
-    event = AuditEvent(seq=head.seq + 1, at=now, prev_mac=head.mac, **fields)
+    event = AuditEvent(seq=seq + 1, at=now, prev_mac=mac, **fields)
     row = {name: getattr(event, name) for name in FIELDS if name != "mac"}
     event.mac = compute_mac(key, row)
     event.save()
-    AuditChainHead.objects.filter(pk=1).update(
-        seq=event.seq, mac=event.mac, updated_at=now
-    )
-    head.seq, head.mac = event.seq, event.mac
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {HEAD_TABLE} SET seq = %s, mac = %s, updated_at = %s "  # noqa: S608 - constant table name
+            "WHERE id = 1",
+            [event.seq, event.mac, connection.ops.adapt_datetimefield_value(now)],
+        )
     return event
+
+
+def _locked_head(key: bytes) -> tuple[int, str]:
+    """The head's (seq, MAC), its row locked until the transaction ends (one read;
+    SQLite's IMMEDIATE transaction already holds the write lock)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seq, mac FROM {HEAD_TABLE} WHERE id = 1{lock}")  # noqa: S608 - constant table name
+        row = cursor.fetchone()
+    if row is None:
+        head = head_for_update(key)
+        return head.seq, head.mac
+    return int(row[0]), str(row[1])
 
 
 def head_for_update(key: bytes) -> AuditChainHead:
@@ -151,9 +168,10 @@ def head_for_update(key: bytes) -> AuditChainHead:
     head = AuditChainHead.objects.select_for_update().get(pk=1)
     if created and last is not None:
         logger.error("audit.chain_head_missing last_seq=%d", last["seq"])
-        _append_locked(
+        event = _append_locked(
             key,
-            head,
+            head.seq,
+            head.mac,
             actor_id=None,
             system_principal="audit_chain",
             action=AuditAction.AUDIT_HEAD_REBUILT,
@@ -164,15 +182,23 @@ def head_for_update(key: bytes) -> AuditChainHead:
             request_id="",
             details={"last_seq": int(last["seq"])},
         )
+        head.seq, head.mac = event.seq, event.mac
     return head
 
 
 def chain_append(**fields: Any) -> AuditEvent:
-    """Append one event to the chain and return it (fields are already validated)."""
+    """Append one event to the chain and return it (fields are already validated).
+
+    Joins the caller's transaction when there is one, without a savepoint: the
+    event commits or rolls back with the action it records (an error here rolls
+    the caller's transaction back). Alone, it runs in a transaction of its own.
+    On PostgreSQL the head row stays locked until that transaction ends, so call
+    this last in a transaction.
+    """
     key = audit_key()
-    with transaction.atomic():
-        head = head_for_update(key)
-        return _append_locked(key, head, **fields)
+    with transaction.atomic(savepoint=False):
+        seq, mac = _locked_head(key)
+        return _append_locked(key, seq, mac, **fields)
 
 
 @dataclass(frozen=True)

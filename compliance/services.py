@@ -57,6 +57,8 @@ SUSPECT = (
     re.compile(r"\d{7,}"),  # phone, card, record numbers
 )
 CONTENT_PERMISSION = "compliance.view_conversation_content"
+# Built once: AuditAction.values makes a new list on every access.
+ACTIONS = frozenset(AuditAction.values)
 
 
 def _check_text(value: str, *, what: str) -> str:
@@ -143,12 +145,13 @@ def audit_record(
     ``system_principal`` (e.g. "retention", "axes") for jobs. ``request`` supplies the
     client IP (trusted proxy hops only) and the request id. Raises ValueError for an
     unknown action and AuditDetailsRejected for details that are not ids, types or
-    counts. Safe inside or outside a transaction: the append takes the chain lock in
-    its own (nested) atomic block; inside an outer transaction the row commits or
-    rolls back with it, and on PostgreSQL the chain lock is held until the outer
-    commit, so call this at the end of a transaction, not at its start.
+    counts. Safe inside or outside a transaction: inside one, the row joins it (no
+    savepoint), so it commits or rolls back with the action it records, and an
+    error here rolls that transaction back; on PostgreSQL the chain lock is held
+    until the outer commit, so call this at the end of a transaction, not at its
+    start.
     """
-    if str(action) not in AuditAction.values:
+    if str(action) not in ACTIONS:
         raise ValueError("unknown audit action")
     if not OUTCOME.fullmatch(str(outcome)):
         raise AuditDetailsRejected("outcome is not a code")

@@ -1,14 +1,21 @@
-"""ASGI entry point (uvicorn): verifies the database key before serving."""
+"""ASGI entry point (uvicorn): verifies the database key before serving.
+
+The handler lends each request a reused thread (stepsync.asgi_handler), so that
+database connections persist across requests.
+"""
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stepsync.settings")
-application = get_asgi_application()
+django.setup(set_prefix=False)
 
+from stepsync.asgi_handler import ThreadLeasingASGIHandler  # noqa: E402
 from stepsync.startup import refuse_to_start_on_fault  # noqa: E402
+
+application = ThreadLeasingASGIHandler()
 
 # The server may import this module inside its event loop, where Django refuses
 # database work; the check runs in a thread of its own.

@@ -23,14 +23,15 @@ fails closed to the rules fallback. Redis calls time out quickly (0.25 s to conn
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 TABLE = "stepsync_sharedstate"
 REDIS_CONNECT_TIMEOUT_SECONDS = 0.25
@@ -84,6 +85,8 @@ class SharedStore(Protocol):
     def compare_and_set(
         self, key: str, *, expected_version: int, value: str
     ) -> bool: ...
+
+    def batch(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class DatabaseStore:
@@ -143,6 +146,17 @@ class DatabaseStore:
             return int(rowcount)
 
         return _on_database(write) == 1
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the operations of the block in one transaction (on SQLite, one take
+        of the write lock instead of one per operation); an exception leaving the
+        block undoes them all. A savepoint inside a caller's transaction."""
+        try:
+            with transaction.atomic():
+                yield
+        except OperationalError:
+            raise SharedStateUnavailable() from None
 
     def _ensure(self, key: str) -> None:
         from stepsync.models import SharedState
@@ -311,6 +325,10 @@ class RedisStore:
         # Bytes by default; str when REDIS_URL sets ?decode_responses=true.
         value = stored.decode() if isinstance(stored, bytes) else (stored or "")
         return Versioned(value, int(raw[1] or 0))
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Each script is atomic on its own; Redis has no transaction to join."""
+        return contextlib.nullcontext()
 
     def compare_and_set(self, key: str, *, expected_version: int, value: str) -> bool:
         done = self._call(

@@ -1,0 +1,94 @@
+"""The ASGI handler: each request's thread-sensitive work runs on a reused thread.
+
+Django's ASGIHandler gives every request a new single-thread executor, so a new OS
+thread and, since database connections belong to a thread, a new connection: for
+SQLCipher an open, a key check and the pragmas on every request, and CONN_MAX_AGE
+never pays (bench/bench_turn.py measured about half of a rules turn's CPU there).
+This handler lends each request a single-thread executor from a pool instead
+(asgiref's ``ThreadSensitiveContext(executor=...)``), so threads and their
+connections live on, as gunicorn's threaded workers keep theirs.
+
+What does not change: one request at a time per executor and per connection. An
+executor goes back to the pool only when its request is over; a call still running
+then (a shielded clean-up of a cancelled request) runs before the next request's
+calls, in order, on the same connection. Django's ``close_old_connections`` still
+runs on the lent thread at the start and the end of every request (a connection
+left in a transaction or past CONN_MAX_AGE is closed there). Executors beyond
+MAX_IDLE_EXECUTORS close their connections and end when returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers import base
+from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
+
+from stepsync.middleware_inline import resolve_middleware
+
+# Idle threads kept for reuse; a burst above this many requests in flight gets
+# threads of its own that end with their request.
+MAX_IDLE_EXECUTORS = 32
+
+
+class ExecutorPool:
+    """Single-thread executors lent to one request at a time (LIFO: few stay warm)."""
+
+    def __init__(self, max_idle: int = MAX_IDLE_EXECUTORS) -> None:
+        self.max_idle = max_idle
+        self._idle: list[ThreadPoolExecutor] = []
+        self._lock = threading.Lock()
+
+    def lease(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give_back(self, executor: ThreadPoolExecutor) -> None:
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append(executor)
+                return
+        executor.submit(connections.close_all)
+        executor.shutdown(wait=False)
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+
+class ThreadLeasingASGIHandler(ASGIHandler):
+    """Django's ASGI handler with the per-request executor lent from a pool, and
+    the allow-listed middleware's hooks inline (stepsync.middleware_inline)."""
+
+    def __init__(self, pool: ExecutorPool | None = None) -> None:
+        self.pool = pool or ExecutorPool()
+        super().__init__()
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Django resolves each MIDDLEWARE path with base.import_string while it
+        # builds the chain (once, at start-up); MIDDLEWARE keeps Django's paths,
+        # which the deploy checks look for.
+        original = base.import_string  # type: ignore[attr-defined]  # imported there, not in the stubs
+        base.import_string = resolve_middleware  # type: ignore[attr-defined]  # as above
+        try:
+            super().load_middleware(is_async)
+        finally:
+            base.import_string = original  # type: ignore[attr-defined]  # as above
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(
+                f"Django can only handle ASGI/HTTP connections, not {scope['type']}."
+            )
+        executor = self.pool.lease()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self.pool.give_back(executor)
