@@ -70,7 +70,6 @@ def configure(folder: Path, llm_base_url: str) -> None:
         AUDIT_HEAD_EXPORT_PATH=str(folder / "audit_heads.jsonl"),
         BACKUP_DIR=str(folder / "backups"),
         MAINTENANCE_LOCK_FILE=str(folder / "maintenance.lock"),
-        PROMETHEUS_MULTIPROC_DIR="",
         GROQ_API_KEY="bench-key",
         GROQ_API_BASE_URL=llm_base_url,
         RATE_LIMIT_CALLS_PER_HOUR="100000000",
@@ -84,6 +83,7 @@ def configure(folder: Path, llm_base_url: str) -> None:
         REDIS_URL="",
         SENTRY_DSN="",
     )
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # metrics of this process only
 
 
 class AsgiCaller:

@@ -6,6 +6,7 @@ from the environment or from key files (see stepsync/secrets.py).
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -367,7 +368,11 @@ HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=5)
 # Job runner lease length in seconds (renewed while the runner lives).
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=90)
 # prometheus-client multiprocess directory; `make run` sets a fresh one under var/.
-PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="").strip()
+if not PROMETHEUS_MULTIPROC_DIR:
+    # prometheus-client goes multiprocess when the variable merely exists, and an
+    # empty one means the current directory: counter_<pid>.db files in the checkout.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 # Django's loggers at DEBUG would log SQL with its parameters: never below INFO.
 _DJANGO_LOG_LEVEL = "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -232,3 +233,27 @@ def test_rate_limit_gauge_tells_our_limiter_from_the_provider(
     limited = "stepsync_llm_rate_limited_last_hour"
     assert samples[(limited, (("scope", "local"),))] == 1
     assert samples[(limited, (("scope", "provider"),))] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_empty_multiprocess_directory_setting_writes_no_files(
+    tmp_path: Path,
+) -> None:
+    # prometheus-client treats a set-but-empty variable as "the current directory".
+    env = subprocess_env(PROMETHEUS_MULTIPROC_DIR="")
+    code = WORKER.format(plan=json.dumps([("/health/live", "get", 2)]))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-300:]
+    assert list(tmp_path.iterdir()) == []
