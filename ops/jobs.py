@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -227,22 +227,19 @@ def run_forever(
     tick_seconds: float = 15.0,
     on_tick: Callable[[str, list[JobRun]], Any] | None = None,
 ) -> None:
-    """The scheduler loop: until ``stop`` is set (SIGTERM), or one pass with ``once``."""
+    """The scheduler loop: until ``stop`` is set (SIGTERM), or one pass with ``once``.
+
+    A database fault (locked past the busy timeout, unreachable) costs one tick,
+    state "unavailable": the runner lives on and tries again at the next tick.
+    """
     try:
         while not stop.is_set():
             close_old_connections()
-            now = timezone.now()
-            if maintenance_active():
-                state, runs = "maintenance", []
-            elif lease_acquire(
-                holder=holder, now=now, seconds=settings.JOB_LEASE_SECONDS
-            ):
-                state, runs = (
-                    "leader",
-                    run_due_jobs(now=now, holder=holder, jobs=jobs, stop=stop),
-                )
-            else:
-                state, runs = "standby", []
+            try:
+                state, runs = _tick(holder=holder, jobs=jobs, stop=stop)
+            except DatabaseError as exc:
+                logger.warning("jobs.tick_failed type=%s", type(exc).__name__)
+                state, runs = "unavailable", []
             if on_tick is not None:
                 on_tick(state, runs)
             if once:
@@ -250,4 +247,18 @@ def run_forever(
             stop.wait(tick_seconds)
     finally:
         if not once:
-            lease_release(holder=holder, now=timezone.now())
+            try:
+                lease_release(holder=holder, now=timezone.now())
+            except DatabaseError as exc:  # the lease expires on its own
+                logger.warning("jobs.release_failed type=%s", type(exc).__name__)
+
+
+def _tick(
+    *, holder: str, jobs: tuple[Job, ...], stop: threading.Event
+) -> tuple[str, list[JobRun]]:
+    now = timezone.now()
+    if maintenance_active():
+        return "maintenance", []
+    if lease_acquire(holder=holder, now=now, seconds=settings.JOB_LEASE_SECONDS):
+        return "leader", run_due_jobs(now=now, holder=holder, jobs=jobs, stop=stop)
+    return "standby", []

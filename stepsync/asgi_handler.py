@@ -57,6 +57,14 @@ class ExecutorPool:
         executor.submit(connections.close_all)
         executor.shutdown(wait=False)
 
+    def close(self) -> None:
+        """End the idle executors, their connections closed first (shutdown)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for executor in idle:
+            executor.submit(connections.close_all).result()
+            executor.shutdown(wait=True)
+
     def idle_count(self) -> int:
         with self._lock:
             return len(self._idle)

@@ -106,6 +106,9 @@ TEMPLATES = [
 DATABASE_ENCRYPTION_ENABLED = env.bool("DATABASE_ENCRYPTION_ENABLED", default=True)
 ENABLE_WAL_MODE = env.bool("ENABLE_WAL_MODE", default=True)
 DATABASE_BUSY_TIMEOUT_MS = env.int("DATABASE_BUSY_TIMEOUT_MS", default=5000)
+# Set by the ASGI entry point (stepsync.asgi): a thread that waited on SQLite (and
+# may hold its write lock) gets the GIL back sooner than Python's default 5 ms.
+GIL_SWITCH_INTERVAL_MS = env.float("GIL_SWITCH_INTERVAL_MS", default=0.5)
 DATABASE_MAX_SIZE_MB = env.int("DATABASE_MAX_SIZE_MB", default=1024)
 DATABASE_NAME = env.path("DATABASE_NAME", default=BASE_DIR / "var" / "stepsync.db")
 

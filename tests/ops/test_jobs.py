@@ -10,10 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from ops import jobs
 from ops.models import JobLease, JobRun
+from stepsync.db.sqlcipher.base import open_keyed
+from stepsync.secrets import DATABASE_KEY, read_secret
 from tests.ops.conftest import ROOT, manage, subprocess_env
 
 
@@ -239,3 +242,24 @@ def test_runjobs_once_records_each_selected_job() -> None:
     assert result.returncode == 0, result.stderr[-1500:]
     run = JobRun.objects.get(job="check_integrity")
     assert run.outcome == "success"
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's write lock")
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_database_costs_the_runner_one_tick_not_its_life() -> None:
+    other = open_keyed(connection.settings_dict["NAME"], read_secret(DATABASE_KEY))
+    other.execute("PRAGMA busy_timeout = 0")
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    states: list[str] = []
+    try:
+        jobs.run_forever(
+            stop=threading.Event(),
+            holder="me",
+            jobs=(),
+            once=True,
+            on_tick=lambda state, runs: states.append(state),
+        )
+    finally:
+        other.rollback()
+        other.close()
+    assert states == ["unavailable"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +20,13 @@ from tests.factories import PASSWORD, make_user
 from tests.stepsync.asgi_calls import AsgiBrowser
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def handler() -> Iterator[ThreadLeasingASGIHandler]:
+    app = ThreadLeasingASGIHandler()
+    yield app
+    app.pool.close()  # the lent threads' connections must not outlive the test
 
 
 def test_a_returned_executor_is_lent_again() -> None:
@@ -36,9 +44,15 @@ def test_an_executor_beyond_the_idle_limit_ends_when_returned() -> None:
     assert pool.idle_count() == 1
     with pytest.raises(RuntimeError):
         extra.submit(print)
+    pool.close()
+    assert pool.idle_count() == 0
+    with pytest.raises(RuntimeError):
+        kept.submit(print)
 
 
-def test_requests_one_after_another_share_one_thread_and_one_connection() -> None:
+def test_requests_one_after_another_share_one_thread_and_one_connection(
+    handler: ThreadLeasingASGIHandler,
+) -> None:
     threads: set[int] = set()
     opened: list[Any] = []
 
@@ -51,7 +65,7 @@ def test_requests_one_after_another_share_one_thread_and_one_connection() -> Non
     request_started.connect(on_start)
     connection_created.connect(on_connect)
     try:
-        browser = AsgiBrowser(ThreadLeasingASGIHandler())
+        browser = AsgiBrowser(handler)
         statuses = [browser.get("/health/ready").status for _ in range(3)]
     finally:
         request_started.disconnect(on_start)
@@ -61,9 +75,11 @@ def test_requests_one_after_another_share_one_thread_and_one_connection() -> Non
     assert len(opened) <= 1
 
 
-def test_a_login_through_the_handler_saves_its_session_and_checks_csrf() -> None:
+def test_a_login_through_the_handler_saves_its_session_and_checks_csrf(
+    handler: ThreadLeasingASGIHandler,
+) -> None:
     make_user(username="walker")
-    browser = AsgiBrowser(ThreadLeasingASGIHandler())
+    browser = AsgiBrowser(handler)
     page = browser.get("/login/").body.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert token is not None
@@ -72,9 +88,11 @@ def test_a_login_through_the_handler_saves_its_session_and_checks_csrf() -> None
     assert browser.get("/conversations/").status == 200
 
 
-def test_a_post_without_a_csrf_token_is_refused_through_the_handler() -> None:
+def test_a_post_without_a_csrf_token_is_refused_through_the_handler(
+    handler: ThreadLeasingASGIHandler,
+) -> None:
     make_user(username="walker")
-    browser = AsgiBrowser(ThreadLeasingASGIHandler())
+    browser = AsgiBrowser(handler)
     response = browser.post_form("/login/", f"username=walker&password={PASSWORD}")
     assert response.status == 403
 

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from itertools import tee
 from typing import Any
 
+from django.conf import settings
 from django.db.backends.sqlite3 import base as sqlite_base
 from django.db.backends.sqlite3._functions import register as register_functions
+from django.db.utils import OperationalError
 from django.utils.asyncio import async_unsafe
 from django.utils.dateparse import parse_date, parse_datetime, parse_time
 from sqlcipher3 import dbapi2 as Database
@@ -24,6 +26,7 @@ from sqlcipher3 import dbapi2 as Database
 from stepsync.secrets import DATABASE_KEY, SecretError, read_secret
 
 from .errors import DatabaseKeyError
+from .writer_gate import GATE
 
 Database.register_converter("bool", b"1".__eq__)
 Database.register_converter("date", sqlite_base.decoder(parse_date))
@@ -112,3 +115,40 @@ class DatabaseWrapper(sqlite_base.DatabaseWrapper):
 
     def create_cursor(self, name: str | None = None) -> Any:
         return self.connection.cursor(factory=SQLCipherCursorWrapper)
+
+    # --- write transactions pass the process's gate (writer_gate) ----------------
+    holds_gate = False
+
+    def _start_transaction_under_autocommit(self) -> None:
+        timeout = settings.DATABASE_BUSY_TIMEOUT_MS / 1000
+        if not GATE.acquire(timeout):
+            raise OperationalError("database is locked")
+        self.holds_gate = True
+        try:
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # Django defines it; the stubs do not
+        except BaseException:
+            self._open_gate()
+            raise
+
+    def _commit(self) -> None:
+        try:
+            super()._commit()  # type: ignore[misc]  # as above
+        finally:
+            self._open_gate()
+
+    def _rollback(self) -> None:
+        try:
+            super()._rollback()  # type: ignore[misc]  # as above
+        finally:
+            self._open_gate()
+
+    def _close(self) -> None:
+        try:
+            super()._close()  # type: ignore[misc]  # as above
+        finally:
+            self._open_gate()
+
+    def _open_gate(self) -> None:
+        if self.holds_gate:
+            self.holds_gate = False
+            GATE.release()
