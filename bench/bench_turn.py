@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.stepsync.asgi_calls import asgi_call, asgi_scope  # noqa: E402
+
 KINDS = ("rules", "llm", "stream")
 TEXTS = {
     "rules": "my steps aren't syncing",
@@ -108,45 +110,10 @@ class AsgiCaller:
             (b"authorization", b"Token " + self.token),
             (b"idempotency-key", f"bench-{self.sequence}".encode()),
         ]
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 40000),
-            "server": ("127.0.0.1", 8000),
-        }
-        done = asyncio.Event()
-        sent_body = False
-        status = 0
-        chunks: list[bytes] = []
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": payload, "more_body": False}
-            await done.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    done.set()
-
-        await self.app(scope, receive, send)
-        done.set()
-        return status, b"".join(chunks)
+        response = await asgi_call(
+            self.app, asgi_scope(method, path, headers, ("127.0.0.1", 8000)), payload
+        )
+        return response.status, response.body
 
 
 def _setup_user() -> str:

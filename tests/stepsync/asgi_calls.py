@@ -1,4 +1,4 @@
-"""Calling an ASGI application as uvicorn does, for tests of the ASGI handler.
+"""Calling an ASGI application as uvicorn does (tests of the ASGI handler, bench_turn).
 
 One scope, the body, then a disconnect only once the response is complete; the
 cookies the responses set are kept and sent back, as a browser would.
@@ -48,7 +48,7 @@ class AsgiBrowser:
         if self.cookies:
             jar = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
             sent.append((b"cookie", jar.encode()))
-        response = await _call(self.app, _scope(method, path, sent), body)
+        response = await asgi_call(self.app, asgi_scope(method, path, sent), body)
         for name, value in response.headers:
             if name.lower() == b"set-cookie":
                 for morsel in SimpleCookie(value.decode()).values():
@@ -56,7 +56,12 @@ class AsgiBrowser:
         return response
 
 
-def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict:
+def asgi_scope(
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    server: tuple[str, int] = ("testserver", 80),
+) -> dict:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -69,11 +74,12 @@ def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict:
         "root_path": "",
         "headers": headers,
         "client": ("127.0.0.1", 40000),
-        "server": ("testserver", 80),
+        "server": server,
     }
 
 
-async def _call(app: Any, scope: dict, body: bytes) -> Response:
+async def asgi_call(app: Any, scope: dict, body: bytes) -> Response:
+    """One request: the body, then a disconnect once the response is complete."""
     done = asyncio.Event()
     response = Response(0, [], b"")
     sent_body = False
