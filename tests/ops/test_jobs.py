@@ -20,6 +20,19 @@ from stepsync.secrets import DATABASE_KEY, read_secret
 from tests.ops.conftest import ROOT, manage, subprocess_env
 
 
+def one_tick() -> str:
+    """The state of one pass of the runner loop (no jobs)."""
+    states: list[str] = []
+    jobs.run_forever(
+        stop=threading.Event(),
+        holder="me",
+        jobs=(),
+        once=True,
+        on_tick=lambda state, runs: states.append(state),
+    )
+    return states[0]
+
+
 @pytest.mark.django_db
 def test_only_one_holder_gets_the_lease() -> None:
     now = timezone.now()
@@ -158,17 +171,10 @@ def test_the_runner_pauses_during_maintenance(settings: Any, tmp_path: Any) -> N
     from ops.maintenance import maintenance_lock
 
     settings.MAINTENANCE_LOCK_FILE = tmp_path / "maint.lock"
-    states: list[str] = []
     with maintenance_lock(operation="test"):
-        jobs.run_forever(
-            stop=threading.Event(),
-            holder="me",
-            jobs=(),
-            once=True,
-            on_tick=lambda state, runs: states.append(state),
-        )
+        state = one_tick()
 
-    assert states == ["maintenance"]
+    assert state == "maintenance"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -250,16 +256,9 @@ def test_a_locked_database_costs_the_runner_one_tick_not_its_life() -> None:
     other = open_keyed(connection.settings_dict["NAME"], read_secret(DATABASE_KEY))
     other.execute("PRAGMA busy_timeout = 0")
     other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
-    states: list[str] = []
     try:
-        jobs.run_forever(
-            stop=threading.Event(),
-            holder="me",
-            jobs=(),
-            once=True,
-            on_tick=lambda state, runs: states.append(state),
-        )
+        state = one_tick()
     finally:
         other.rollback()
         other.close()
-    assert states == ["unavailable"]
+    assert state == "unavailable"
