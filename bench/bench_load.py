@@ -17,6 +17,11 @@ its scenario's ``max_seconds``.
                                                       # conversations, real cleanup job
     .venv/bin/python bench/bench_load.py --scenario overhead-100 --runs 1 --profile
     .venv/bin/python bench/bench_load.py --scenario smoke --runs 1   # a tiny run
+    .venv/bin/python bench/bench_load.py --scenario llm-300 --backing postgres
+                              # the scale-out configuration: PostgreSQL + Redis
+
+The machine's busy cores and the load generator's and LLM server's own CPU are
+printed too: on 2 cores they tell a CPU ceiling from a lock ceiling.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import signal
 import sys
@@ -32,16 +38,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load import harness, profiling, soak  # noqa: E402
+from bench.load import backing, harness, profiling, soak  # noqa: E402
 from bench.load.client import ChatClient, Recorder, new_session  # noqa: E402
 from bench.load.llm_process import llm_server_call, start_llm_server  # noqa: E402
 from bench.load.report import (  # noqa: E402
     ProcessTreeSampler,
     RunFigures,
+    busy_cores,
     median_of,
     ms,
     worst_of,
@@ -49,6 +58,8 @@ from bench.load.report import (  # noqa: E402
 from bench.load.scenarios import SCENARIOS, Scenario, run_users, with_overrides  # noqa: E402
 
 PROFILE_RATE = 100
+# Redis logical database of `--backing postgres` runs (tests use 12 and 13).
+BENCH_REDIS_DB = 14
 DEFAULT_SET = ("llm-300", "rules-100", "stream-300", "overhead-100")
 LOGIN_CONCURRENCY = 8
 SECONDS_FIGURES = {"p50", "p95", "p99", "ttfe_p50", "ttfe_p95", "ttfe_p99", "llm_p50"}
@@ -72,6 +83,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=5,
         help="users that register over HTTP (every user logs in over HTTP)",
+    )
+    parser.add_argument(
+        "--app-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the app servers (repeatable), e.g. GIL_SWITCH_INTERVAL_MS=1",
+    )
+    parser.add_argument(
+        "--backing",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="sqlite: the embedded default; postgres: PostgreSQL + Redis on "
+        "127.0.0.1 (the scale-out configuration, a fresh database per run)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy one worker")
     parser.add_argument("--keep", action="store_true", help="keep the var dir")
@@ -130,11 +155,14 @@ async def warm_up(base_url: str, tokens: list[str]) -> None:
             await client.send(conversation, kind="rules", text="hi")
 
 
-def app_settings(scenario: Scenario) -> dict[str, str]:
+def app_settings(scenario: Scenario, overrides: list[str]) -> dict[str, str]:
     extra = dict(harness.UNLIMITED)
     if scenario.name == "soak":
         extra["SESSION_TIMEOUT_HOURS"] = str(soak.SESSION_TIMEOUT_HOURS)
         extra["CLEANUP_INTERVAL_MINUTES"] = str(soak.CLEANUP_INTERVAL_MINUTES)
+    for item in overrides:
+        name, _, value = item.partition("=")
+        extra[name.strip()] = value
     return extra
 
 
@@ -184,11 +212,19 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
         ttft_ms=scenario.ttft_ms,
         tokens=scenario.stream_tokens,
     )
+    database = None
+    redis_url = ""
+    if args.backing == "postgres":
+        database = backing.fresh_postgres_database(prefix="stepsync_bench")
+        redis_url = backing.redis_db_url(BENCH_REDIS_DB)
+        backing.redis_flush(redis_url)
     config = harness.app_config(
         var_dir,
         llm_base_url=llm.base_url + "/v1",
         log_level="WARNING",
-        extra=app_settings(scenario),
+        database_url=database.url if database else "",
+        redis_url=redis_url,
+        extra=app_settings(scenario, args.app_env),
     )
     app = watcher = None
     try:
@@ -204,6 +240,9 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
         llm_server_call(llm, "/_reset", {})
         sampler = ProcessTreeSampler([app.pid]).start()
         cpu_before = sampler.cpu_seconds()
+        others = ProcessTreeSampler([llm.pid, os.getpid()], recursive=False)
+        others_before = others.cpu_seconds()
+        machine_before = psutil.cpu_times()
         profile = start_profile(app, scenario, var_dir) if args.profile else None
         if scenario.name == "soak":
             watcher = soak.SessionsWatcher(config)
@@ -218,6 +257,8 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
             run_users([app.base_url], tokens, scenario, max_requests=args.max_requests)
         )
         cpu = sampler.cpu_seconds() - cpu_before
+        other_cpu = others.cpu_seconds() - others_before
+        machine_busy = busy_cores(machine_before, psutil.cpu_times(), duration)
         if profile is not None and profile[0].poll() is None:
             profile[0].send_signal(signal.SIGINT)  # the load is over: stop sampling
         soak_figures, soak_text = (
@@ -236,6 +277,10 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
             rss_end_mb=rss[-1] / 2**20,
             llm_median_ms=stats.get("served_median_ms"),
             extra={
+                "CPU of the load generator and the LLM test server": (
+                    f"{other_cpu:.1f} s ({other_cpu / max(duration, 1e-9):.2f} cores)"
+                ),
+                "machine CPU busy": f"{machine_busy:.2f} of {psutil.cpu_count()} cores",
                 "LLM calls (test server)": stats["calls"],
                 "LLM max in flight": stats["max_in_flight"],
                 "exactly once": (
@@ -257,6 +302,9 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
         if app is not None:
             app.stop()
         llm.stop()
+        if database is not None:
+            database.drop()
+            backing.redis_flush(redis_url)
         if args.keep:
             print(f"  var dir kept: {var_dir}")
         else:

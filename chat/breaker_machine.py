@@ -219,6 +219,9 @@ def report(
     if st.state != CLOSED or permit.state != CLOSED or kind == IGNORED:
         return None, st.state, ""
     mark = "F" if kind == FAILURE else "S"
+    if kind == SUCCESS and st.failures == 0 and _saturated(st.window, mark, cfg):
+        # A healthy breaker stays as it is: no write on the shared hot document.
+        return None, CLOSED, ""
     st.window = (st.window + mark)[-cfg.window_size :] if cfg.window_size else ""
     st.failures = st.failures + 1 if kind == FAILURE else 0
     if kind == FAILURE and st.failures >= cfg.failure_threshold:
@@ -226,6 +229,13 @@ def report(
     if kind == FAILURE and rate_exceeded(st.window, cfg):
         return opened(st, now, cfg), OPEN, "failure_rate"
     return st, CLOSED, ""
+
+
+def _saturated(window: str, mark: str, cfg: BreakerConfig) -> bool:
+    """True when appending ``mark`` leaves the window as it is (full of ``mark``)."""
+    if not cfg.window_size:
+        return window == ""
+    return len(window) == cfg.window_size and window.count(mark) == len(window)
 
 
 def operator_set(

@@ -151,10 +151,8 @@ def message_turn_begin(
     if conversation.user_id != user.pk:
         raise PermissionDenied  # callers fetch through conversation_get_for_user
     key = idempotency_digest(idempotency_key)
-    if key is not None:
-        stored = replay(conversation, key)
-        if stored is not None:
-            return stored
+    # A repeated key is found by the insert itself (the key is unique per
+    # conversation): the common, new-key turn costs no lookup.
     turn = _turn_input(
         user=user,
         conversation=conversation,
@@ -165,8 +163,9 @@ def message_turn_begin(
     try:
         user_message, holder = _turn_store(user, conversation, turn, key, request)
     except IntegrityError:
-        # A concurrent request with the same key won the insert (perhaps in the
-        # successor of a conversation that closed meanwhile).
+        # The key was stored already: by an earlier request (a client's retry) or
+        # a concurrent one (perhaps in the successor of a conversation that closed
+        # meanwhile).
         if key is None:
             raise
         conversation.refresh_from_db(fields=["status"])
@@ -194,12 +193,13 @@ def _turn_store(
     key: str | None,
     request: HttpRequest | None,
 ) -> tuple[Message, Conversation]:
-    """One write transaction: count the message, store the turn, audit a successor."""
+    """One write transaction: store the turn, count it, audit a successor."""
     with transaction.atomic():
-        # Every stored message counts (RATE_LIMIT_MESSAGES_PER_MINUTE), in the
-        # transaction that stores it; a replay does not.
-        limits.message_rate_check(user_id=user.pk)
         user_message, holder = user_turn_write(conversation, turn, key)
+        # Every stored message counts (RATE_LIMIT_MESSAGES_PER_MINUTE), in the
+        # transaction that stores it (a refusal rolls the turn back); a replay
+        # (IntegrityError above) does not.
+        limits.message_rate_check(user_id=user.pk)
         if holder.pk != conversation.pk:
             audit_record(
                 action=AuditAction.CONVERSATION_CREATE,

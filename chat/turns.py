@@ -18,6 +18,7 @@ from django.utils import timezone
 from chat import assistant, notices
 from chat.exceptions import ConversationClosed, MessageInProgress
 from chat.models import Conversation, Message
+from chat.models.conversation import session_cutoff
 from chat.services_conversations import quick_replies_json
 
 # A user turn with no reply after this long is finished from the rules on replay.
@@ -77,13 +78,17 @@ def user_turn_write(
 ) -> tuple[Message, Conversation]:
     """One short transaction: lock the conversation, re-check it, store the turn.
 
-    A conversation idle past the timeout is closed here (cleanup may not have run
+    An open conversation is touched and locked by one conditional UPDATE (its
+    ``state`` stays as the caller read it). A conversation idle past the timeout is closed here (cleanup may not have run
     yet); a turn for a closed conversation goes to its successor, created on first
     use (one successor per conversation: the row lock and the one-to-one key keep
     concurrent turns together). Returns the message and the conversation holding it.
     """
     now = timezone.now()
     with transaction.atomic(savepoint=False):  # joins a caller's transaction
+        if _touch_if_open(conversation, now):
+            # The common case: one conditional UPDATE locks the open conversation.
+            return _store_turn(conversation, turn, key, now), conversation
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.status == Conversation.Status.ACTIVE and not locked.is_open(now):
             locked.status = Conversation.Status.CLOSED
@@ -97,23 +102,43 @@ def user_turn_write(
             holder = _successor(holder, now)
         else:
             raise ConversationClosed()
-        message = Message.objects.create(
-            conversation=holder,
-            role=Message.Role.USER,
-            text=turn.text,
-            redactions=turn.redactions,
-            idempotency_key=key,
-            created_at=now,
-        )
         holder.last_activity_at = holder.updated_at = now
         Conversation.objects.filter(pk=holder.pk).update(
             last_activity_at=now, updated_at=now
         )
+        message = _store_turn(holder, turn, key, now)
     if holder.pk == conversation.pk:
         conversation.state = dict(holder.state or {})
         conversation.last_activity_at = now
         return message, conversation
     return message, holder
+
+
+def _touch_if_open(conversation: Conversation, now: Any) -> bool:
+    """Mark activity on ``conversation`` if it is still open, in one UPDATE that
+    also takes its row lock (the write lock on SQLite); False when it closed or
+    timed out (the caller then takes the slow path under select_for_update)."""
+    touched = Conversation.objects.filter(
+        pk=conversation.pk,
+        status=Conversation.Status.ACTIVE,
+        last_activity_at__gte=session_cutoff(now),
+    ).update(last_activity_at=now, updated_at=now)
+    if touched:
+        conversation.last_activity_at = conversation.updated_at = now
+    return bool(touched)
+
+
+def _store_turn(
+    holder: Conversation, turn: TurnInput, key: str | None, now: Any
+) -> Message:
+    return Message.objects.create(
+        conversation=holder,
+        role=Message.Role.USER,
+        text=turn.text,
+        redactions=turn.redactions,
+        idempotency_key=key,
+        created_at=now,
+    )
 
 
 def _successor(closed: Conversation, now: Any) -> Conversation:

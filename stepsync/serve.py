@@ -1,5 +1,7 @@
 """`python -m stepsync.serve`: check the database key, then serve under uvicorn (ASGI).
 
+With ``--workers`` above one, each worker listens on the port itself
+(stepsync.serve_workers: SO_REUSEPORT, so the kernel spreads connections evenly).
 Beside the web workers it runs ``manage.py runjobs`` as a child process (restarted if
 it dies, stopped when the server stops) and points prometheus-client at a fresh
 multiprocess directory under var/ so /metrics adds up every worker's series.
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 METRICS_DIR = BASE_DIR / "var" / "prometheus-multiproc"
@@ -129,6 +132,24 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """uvicorn's settings for every worker (besides the app, host and port)."""
+    from stepsync.logging import uvicorn_log_config
+
+    return {
+        "loop": "uvloop",
+        # Client IPs come from TRUSTED_PROXY_COUNT in Django; uvicorn must not
+        # rewrite REMOTE_ADDR from X-Forwarded-For on its own.
+        "proxy_headers": False,
+        "http": "httptools",
+        "lifespan": "off",
+        "server_header": False,
+        "access_log": False,
+        # Our LOGGING (PHI filter on every handler), not uvicorn's default.
+        "log_config": uvicorn_log_config(),
+    }
+
+
 def serve(args: argparse.Namespace) -> int:
     import django
     from django.core.exceptions import ImproperlyConfigured
@@ -147,30 +168,26 @@ def serve(args: argparse.Namespace) -> int:
         return 3
     import uvicorn
 
-    from stepsync.logging import uvicorn_log_config
-
     runner = None if args.no_jobs else JobRunnerChild()
     if runner is not None:
         runner.start()
         print("Step Sync job runner started (manage.py runjobs)", flush=True)
     print(f"Step Sync serving on http://{args.host}:{args.port}/", flush=True)
     try:
-        uvicorn.run(
-            "stepsync.asgi:application",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            loop="uvloop",
-            # Client IPs come from TRUSTED_PROXY_COUNT in Django; uvicorn must not
-            # rewrite REMOTE_ADDR from X-Forwarded-For on its own.
-            proxy_headers=False,
-            http="httptools",
-            lifespan="off",
-            server_header=False,
-            access_log=False,
-            # Our LOGGING (PHI filter on every handler), not uvicorn's default.
-            log_config=uvicorn_log_config(),
-        )
+        options = uvicorn_options()
+        if args.workers > 1:
+            from stepsync.serve_workers import WorkerPool
+
+            try:
+                pool = WorkerPool(args.host, args.port, args.workers, options)
+            except OSError as exc:
+                print(f"stepsync: cannot listen: {exc.strerror}", file=sys.stderr)
+                return 3
+            pool.run()
+        else:
+            uvicorn.run(
+                "stepsync.asgi:application", host=args.host, port=args.port, **options
+            )
     finally:
         if runner is not None:
             runner.stop()

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -28,12 +29,22 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
 
+def busy_cores(before: Any, after: Any, seconds: float) -> float:
+    """Cores the whole machine kept busy between two ``psutil.cpu_times()``
+    (system-wide times are summed over all CPUs)."""
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (
+        before.idle + getattr(before, "iowait", 0.0)
+    )
+    return (sum(after) - sum(before) - idle) / max(seconds, 1e-9)
+
+
 @dataclass
 class ProcessTreeSampler:
     """Samples CPU seconds and RSS of a process and all its descendants."""
 
     root_pids: list[int]
     interval: float = 0.5
+    recursive: bool = True  # False: these processes only, not their children
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
     _cpu: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -45,7 +56,8 @@ class ProcessTreeSampler:
             try:
                 root = psutil.Process(pid)
                 found.append(root)
-                found.extend(root.children(recursive=True))
+                if self.recursive:
+                    found.extend(root.children(recursive=True))
             except psutil.NoSuchProcess:
                 continue
         return found

@@ -137,6 +137,29 @@ def test_a_success_resets_the_consecutive_count(store: Any) -> None:
     assert b.snapshot().consecutive_failures == 4
 
 
+def test_a_success_on_a_healthy_breaker_writes_nothing(store: Any) -> None:
+    b = make(store, Clock())
+    for _ in range(CONFIG.window_size):
+        b.record(b.allow(), outcome=breaker.SUCCESS)
+    version = store.read(b.key).version
+
+    b.record(b.allow(), outcome=breaker.SUCCESS)
+
+    assert store.read(b.key).version == version
+    assert b.snapshot().calls_in_window == CONFIG.window_size
+
+
+def test_a_failure_after_a_run_of_successes_is_still_counted(store: Any) -> None:
+    b = make(store, Clock())
+    for _ in range(CONFIG.window_size + 3):
+        b.record(b.allow(), outcome=breaker.SUCCESS)
+
+    fail(b, 1)
+
+    assert b.snapshot().consecutive_failures == 1
+    assert b.snapshot().failure_rate == 10.0
+
+
 def test_the_failure_rate_over_the_window_opens_it(store: Any) -> None:
     b = make(store, Clock())
 

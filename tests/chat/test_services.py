@@ -15,6 +15,7 @@ from chat.exceptions import (
     MessageInvalid,
     PHIBlocked,
 )
+from chat.limits import RateLimited
 from chat.models import Conversation, Message
 from chat.services import (
     TITLE_MAX_CHARS,
@@ -395,6 +396,34 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_stored_outcome(
     assert again.reply.pk == first.reply.pk
     assert conversation.messages.count() == 3
     assert len(audit_rows("MESSAGE_SENT")) == 1
+
+
+def test_a_retry_is_answered_even_when_the_message_limit_is_reached(
+    patient: Any, conversation: Conversation, settings: Any
+) -> None:
+    settings.RATE_LIMIT_MESSAGES_PER_MINUTE = 1
+    first = message_send(
+        user=patient, conversation=conversation, text="hi", idempotency_key="k9"
+    )
+
+    again = message_send(
+        user=patient, conversation=conversation, text="hi", idempotency_key="k9"
+    )
+
+    assert again.replayed is True
+    assert again.reply.pk == first.reply.pk
+
+
+def test_a_message_over_the_limit_is_not_stored(
+    patient: Any, conversation: Conversation, settings: Any
+) -> None:
+    settings.RATE_LIMIT_MESSAGES_PER_MINUTE = 1
+    message_send(user=patient, conversation=conversation, text="hi")
+
+    with pytest.raises(RateLimited):
+        message_send(user=patient, conversation=conversation, text="hello again")
+
+    assert conversation.messages.filter(role="user").count() == 1
 
 
 def test_the_raw_idempotency_key_is_not_stored(
