@@ -50,6 +50,7 @@ from chat.limits import RateLimited
 from chat.serializers import MessageInputSerializer
 from chat.stream_redaction import SanitizingRelay
 from stepsync.api import exception_handler
+from stepsync.db.pooling import release_pooled_connections
 from stepsync.sharedstate import SharedStateUnavailable
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,13 @@ def _input(drf_request: Request) -> dict[str, Any]:
 
 
 def _begin(request: HttpRequest, pk: int, streamed: bool) -> _Done | _Pending:
+    try:
+        return _begin_turn(request, pk, streamed)
+    finally:
+        release_pooled_connections()  # not held while the LLM answers
+
+
+def _begin_turn(request: HttpRequest, pk: int, streamed: bool) -> _Done | _Pending:
     drf_request = _drf_request(request)
     user = _authenticate(drf_request)
     data = _input(drf_request)
@@ -211,16 +219,19 @@ def _finish(
         draft = llm_pipeline.fallback_draft(
             state=pending.state_before, sanitized_text=pending.turn.sanitized_text
         )
-    return llm_pipeline.llm_conclude_storing(
-        admission=pending.admission,
-        error=error,
-        stats=stats,
-        streamed=streamed,
-        request=pending.request,
-        store=lambda: _finish_turn(
-            pending.user, pending.conversation, pending.turn, draft, pending.request
-        ),
-    )
+    try:
+        return llm_pipeline.llm_conclude_storing(
+            admission=pending.admission,
+            error=error,
+            stats=stats,
+            streamed=streamed,
+            request=pending.request,
+            store=lambda: _finish_turn(
+                pending.user, pending.conversation, pending.turn, draft, pending.request
+            ),
+        )
+    finally:
+        release_pooled_connections()
 
 
 # --- the view ---------------------------------------------------------------------

@@ -9,3 +9,4 @@ class StepSyncConfig(AppConfig):
 
     def ready(self) -> None:
         from stepsync import checks  # noqa: F401  (registers the checks)
+        from stepsync.db import pooling  # noqa: F401  (forks forget inherited pools)

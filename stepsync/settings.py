@@ -125,10 +125,24 @@ def sqlite_options() -> dict[str, str]:
     return {"init_command": ";".join(pragmas), "transaction_mode": "IMMEDIATE"}
 
 
+# PostgreSQL: connections per process come from a pool of at most this many
+# (0: no pool, one persistent connection per thread). Keep servers x workers x
+# this under the server's max_connections; a request waits up to the timeout for
+# a free connection, then gets a 503.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=16)
+DATABASE_POOL_TIMEOUT_SECONDS = env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=5.0)
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASE_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, DATABASE_POOL_MAX_SIZE),
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT_SECONDS,
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 else:
     ENGINE = (
         "stepsync.db.sqlcipher"

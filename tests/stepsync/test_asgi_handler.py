@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_started
+from django.db import connection
 from django.db.backends.signals import connection_created
 from django.test import RequestFactory
 
@@ -50,6 +51,12 @@ def test_an_executor_beyond_the_idle_limit_ends_when_returned() -> None:
         kept.submit(print)
 
 
+def _server_connections_opened() -> int:
+    """PostgreSQL: connections the pool has opened so far; else 0."""
+    pool = getattr(connection, "pool", None)
+    return int(pool.get_stats().get("connections_num", 0)) if pool else 0
+
+
 def test_requests_one_after_another_share_one_thread_and_one_connection(
     handler: ThreadLeasingASGIHandler,
 ) -> None:
@@ -62,17 +69,24 @@ def test_requests_one_after_another_share_one_thread_and_one_connection(
     def on_connect(connection: Any, **kwargs: Any) -> None:
         opened.append(connection)
 
+    browser = AsgiBrowser(handler)
+    assert browser.get("/health/ready").status == 200  # warm: the pool is open
+    before = _server_connections_opened()
     request_started.connect(on_start)
     connection_created.connect(on_connect)
     try:
-        browser = AsgiBrowser(handler)
-        statuses = [browser.get("/health/ready").status for _ in range(3)]
+        statuses = [browser.get("/health/ready").status for _ in range(6)]
     finally:
         request_started.disconnect(on_start)
         connection_created.disconnect(on_connect)
-    assert statuses == [200, 200, 200]
+    assert statuses == [200] * 6
     assert len(threads) == 1
-    assert len(opened) <= 1
+    if connection.vendor == "postgresql":
+        # Pooled: each request takes a connection from the pool and returns it;
+        # the server opens none for them.
+        assert _server_connections_opened() == before
+    else:
+        assert opened == []  # the thread's connection persists
 
 
 def test_a_login_through_the_handler_saves_its_session_and_checks_csrf(
