@@ -48,6 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Server]
     harness.prepare_database(config)
     app = harness.start_app(config, workers=2)
     try:
+        _wait_for_listeners(app)
         yield app
     finally:
         app.stop()
@@ -62,6 +63,25 @@ def _workers(app: harness.Server) -> list[psutil.Process]:
         except psutil.Error:  # a killed worker not yet reaped (a zombie)
             continue
     return found
+
+
+def _listens(worker: psutil.Process, port: int) -> bool:
+    """True once the worker has its own listening socket on ``port``."""
+    try:
+        found = worker.net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in found)
+
+
+def _wait_for_listeners(app: harness.Server, gone: int = 0) -> None:
+    """Until two workers (``gone`` not among them) listen on the port (60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [w for w in _workers(app) if w.pid != gone]
+        if sum(_listens(w, app.port) for w in workers) == 2:
+            return
+        time.sleep(0.2)
 
 
 def _connections_per_worker(app: harness.Server, count: int) -> list[int]:
@@ -98,14 +118,10 @@ def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(
     victim = _workers(server)[0].pid
     os.kill(victim, signal.SIGKILL)
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pids = [w.pid for w in _workers(server)]
-        if len(pids) == 2 and victim not in pids:
-            break
-        time.sleep(0.2)
+    _wait_for_listeners(server, gone=victim)
+
     assert victim not in [w.pid for w in _workers(server)]
-    server.wait_http("/health/live", timeout=30)
+    assert sum(_listens(w, server.port) for w in _workers(server)) == 2
     assert min(_connections_per_worker(server, 40)) > 0
 
 
