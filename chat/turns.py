@@ -79,10 +79,10 @@ def user_turn_write(
     """One short transaction: lock the conversation, re-check it, store the turn.
 
     An open conversation is touched and locked by one conditional UPDATE (its
-    ``state`` stays as the caller read it). A conversation idle past the timeout is closed here (cleanup may not have run
-    yet); a turn for a closed conversation goes to its successor, created on first
-    use (one successor per conversation: the row lock and the one-to-one key keep
-    concurrent turns together). Returns the message and the conversation holding it.
+    ``state`` stays as the caller read it). A conversation idle past the timeout is
+    closed here (cleanup may not have run yet); a turn for a closed conversation goes
+    to its successor, created on first use (one successor per conversation: the row
+    lock and the one-to-one key keep concurrent turns together). Returns the message and the conversation holding it.
     """
     now = timezone.now()
     with transaction.atomic(savepoint=False):  # joins a caller's transaction

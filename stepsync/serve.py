@@ -65,7 +65,7 @@ def fresh_metrics_dir() -> Path | None:
     return mine
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the job runner gets SIGTERM if this server process is killed."""
     try:
         import ctypes
@@ -91,7 +91,7 @@ class JobRunnerChild:
         self.process = subprocess.Popen(  # noqa: S603 — fixed argv, our own manage.py
             [sys.executable, str(BASE_DIR / "manage.py"), "runjobs"],
             cwd=BASE_DIR,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
     def _watch(self) -> None:

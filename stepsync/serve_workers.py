@@ -42,7 +42,6 @@ def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     except OSError:
         sock.close()
         raise
-    sock.set_inheritable(True)
     return sock
 
 
@@ -50,9 +49,9 @@ def worker_main(host: str, port: int, options: dict[str, Any]) -> None:
     """One worker (in a spawned process): its own socket, one uvicorn server."""
     import uvicorn
 
-    from stepsync.serve import _die_with_parent
+    from stepsync.serve import die_with_parent
 
-    _die_with_parent()
+    die_with_parent()
     sock = reuse_port_socket(host, port, listen=True)
     config = uvicorn.Config("stepsync.asgi:application", **options)
     uvicorn.Server(config).run(sockets=[sock])
