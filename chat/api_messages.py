@@ -41,9 +41,10 @@ from django.http.response import StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import exceptions
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 
+from accounts.tokens import TokenAuthentication
 from chat import api, llm, llm_pipeline, llm_stream, selectors, services
 from chat.exceptions import ChatError
 from chat.limits import RateLimited

@@ -37,6 +37,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from chat import assistant, breaker, limits, llm, notices, prompting, sanitizer
 from chat.models import LLMCall, Message
+from stepsync.db import statements
 from stepsync.sharedstate import SharedStateUnavailable
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def record_call(
 ) -> LLMCall:
     """Store one LLMCall row: ids, timings, counts and codes — never content."""
     stats = stats or llm.CallStats()
-    return LLMCall.objects.create(
+    call = LLMCall(
         user_id=user_id,
         conversation_id=conversation_id,
         latency_ms=min(stats.latency_ms, 2**31 - 1),
@@ -101,6 +102,7 @@ def record_call(
         streamed=streamed,
         model=llm.LLMConfig.from_settings().model[:100],
     )
+    return statements.insert(call)
 
 
 def llm_admit(

@@ -15,6 +15,7 @@ from chat.models import Conversation, Message
 from chat.models.conversation import session_cutoff
 from compliance.models import AuditAction
 from compliance.services import audit_record
+from stepsync.db import statements
 
 # Primary keys are BigAutoField: anything outside this range cannot exist.
 MAX_PK = 2**63 - 1
@@ -55,10 +56,9 @@ def conversation_get_for_user(
     value = _as_pk(pk)
     if value is None or user is None or not user.is_authenticated:
         raise Http404
-    try:  # get(): no ORDER BY to compile, unlike first()
-        conversation = Conversation.objects.get(pk=value)
-    except Conversation.DoesNotExist:
-        raise Http404 from None
+    conversation = statements.select_one(Conversation, [("id", "=", value)])
+    if conversation is None:
+        raise Http404
     if conversation.user_id != user.pk:
         audit_record(
             action=AuditAction.ACCESS_DENIED,

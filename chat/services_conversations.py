@@ -23,6 +23,7 @@ from chat.models.conversation import session_cutoff
 from chat.textinput import clean_user_text
 from compliance.models import AuditAction
 from compliance.services import audit_record
+from stepsync.db import statements
 
 logger = logging.getLogger(__name__)
 
@@ -124,13 +125,17 @@ def conversation_context(*, conversation: Conversation) -> list[dict[str, str]]:
 
     Oldest first; text is the stored sanitized text (safe to send to the LLM).
     """
-    limit = settings.MAX_MESSAGES_PER_SESSION
-    rows = (
-        conversation.messages.filter(status=Message.Status.COMPLETE)
-        .order_by("-created_at", "-id")
-        .values_list("role", "text")[:limit]
+    rows = statements.select_rows(
+        Message,
+        ("role", "text"),
+        [
+            ("conversation", "=", conversation.pk),
+            ("status", "=", Message.Status.COMPLETE),
+        ],
+        order_by=("-created_at", "-id"),
+        limit=settings.MAX_MESSAGES_PER_SESSION,
     )
-    return [{"role": role, "content": text} for role, text in reversed(list(rows))]
+    return [{"role": role, "content": text} for role, text in reversed(rows)]
 
 
 def _message_json(message: Message) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from chat.exceptions import ConversationClosed, MessageInProgress
 from chat.models import Conversation, Message
 from chat.models.conversation import session_cutoff
 from chat.services_conversations import quick_replies_json
+from stepsync.db import statements
 
 # A user turn with no reply after this long is finished from the rules on replay.
 STALE_TURN_SECONDS = 120
@@ -118,11 +119,15 @@ def _touch_if_open(conversation: Conversation, now: Any) -> bool:
     """Mark activity on ``conversation`` if it is still open, in one UPDATE that
     also takes its row lock (the write lock on SQLite); False when it closed or
     timed out (the caller then takes the slow path under select_for_update)."""
-    touched = Conversation.objects.filter(
-        pk=conversation.pk,
-        status=Conversation.Status.ACTIVE,
-        last_activity_at__gte=session_cutoff(now),
-    ).update(last_activity_at=now, updated_at=now)
+    touched = statements.update(
+        Conversation,
+        {"last_activity_at": now, "updated_at": now},
+        [
+            ("id", "=", conversation.pk),
+            ("status", "=", Conversation.Status.ACTIVE),
+            ("last_activity_at", ">=", session_cutoff(now)),
+        ],
+    )
     if touched:
         conversation.last_activity_at = conversation.updated_at = now
     return bool(touched)
@@ -131,7 +136,7 @@ def _touch_if_open(conversation: Conversation, now: Any) -> bool:
 def _store_turn(
     holder: Conversation, turn: TurnInput, key: str | None, now: Any
 ) -> Message:
-    return Message.objects.create(
+    message = Message(
         conversation=holder,
         role=Message.Role.USER,
         text=turn.text,
@@ -139,6 +144,7 @@ def _store_turn(
         idempotency_key=key,
         created_at=now,
     )
+    return statements.insert(message)
 
 
 def _successor(closed: Conversation, now: Any) -> Conversation:
@@ -165,7 +171,7 @@ def reply_write(
 ) -> Message:
     now = timezone.now()
     with transaction.atomic(savepoint=False):  # joins a caller's transaction
-        reply = Message.objects.create(
+        reply = Message(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
             text=draft.text,
@@ -176,8 +182,11 @@ def reply_write(
             in_reply_to=user_message,
             created_at=max(now, user_message.created_at),
         )
-        Conversation.objects.filter(pk=conversation.pk).update(
-            state=draft.state, last_activity_at=now, updated_at=now
+        statements.insert(reply)
+        statements.update(
+            Conversation,
+            {"state": draft.state, "last_activity_at": now, "updated_at": now},
+            [("id", "=", conversation.pk)],
         )
     conversation.state = draft.state
     conversation.last_activity_at = now

@@ -32,6 +32,7 @@ from django.utils import timezone
 from compliance.appendonly import HEAD_TABLE
 from compliance.models import AuditAction, AuditChainHead, AuditEvent, AuditOutcome
 from stepsync import secrets as secret_store
+from stepsync.db import statements
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def _append_locked(key: bytes, seq: int, mac: str, **fields: Any) -> AuditEvent:
     event = AuditEvent(seq=seq + 1, at=now, prev_mac=mac, **fields)
     row = {name: getattr(event, name) for name in FIELDS if name != "mac"}
     event.mac = compute_mac(key, row)
-    event.save()
+    statements.insert(event)  # AuditEvent.save's checks hold: new, with a MAC
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {HEAD_TABLE} SET seq = %s, mac = %s, updated_at = %s "  # noqa: S608 - constant table name
