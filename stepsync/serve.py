@@ -134,6 +134,8 @@ def main(argv: list[str]) -> int:
 
 def uvicorn_options() -> dict[str, Any]:
     """uvicorn's settings for every worker (besides the app, host and port)."""
+    from django.conf import settings
+
     from stepsync.logging import uvicorn_log_config
 
     return {
@@ -144,6 +146,7 @@ def uvicorn_options() -> dict[str, Any]:
         "http": "httptools",
         "lifespan": "off",
         "server_header": False,
+        "timeout_keep_alive": settings.HTTP_KEEP_ALIVE_SECONDS,
         "access_log": False,
         # Our LOGGING (PHI filter on every handler), not uvicorn's default.
         "log_config": uvicorn_log_config(),

@@ -112,6 +112,26 @@ def test_new_connections_reach_every_worker(server: harness.Server) -> None:
     assert min(per_worker) > 0
 
 
+def test_an_idle_keep_alive_connection_outlives_uvicorns_default_5_seconds(
+    server: harness.Server,
+) -> None:
+    client = http.client.HTTPConnection("127.0.0.1", server.port)
+    try:
+        client.request("GET", "/health/live")
+        client.getresponse().read()
+        first = client.sock.getsockname() if client.sock else None
+        time.sleep(6)  # past uvicorn's default; a client idles this long between turns
+
+        client.request("GET", "/health/live")
+        status = client.getresponse().status
+        again = client.sock.getsockname() if client.sock else None
+    finally:
+        client.close()
+
+    assert status == 200
+    assert again == first  # the same connection: the server had not closed it
+
+
 def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(
     server: harness.Server,
 ) -> None:
