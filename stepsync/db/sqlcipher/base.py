@@ -95,6 +95,7 @@ class DatabaseWrapper(sqlite_base.DatabaseWrapper):
     display_name = "SQLCipher"
     Database = Database
     init_commands: list[str]  # set in Django's get_connection_params(); unstubbed
+    transaction_mode: str | None  # set in Django's sqlite3 __init__; unstubbed
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
