@@ -4,8 +4,9 @@ Same contract as DESIGN.md and chat/api.py's DRF view (which stays the schema's
 reference), but async so that no thread waits while the LLM answers:
 
 - phase 1, one ``sync_to_async`` call: authenticate (token, or session + CSRF, via
-  DRF's authenticators), validate, ``message_turn_begin``, then either the rules
-  reply (stored at once) or the LLM admission (limits, breaker, prompt);
+  DRF's authenticators), validate, ``message_turn_begin``, which stores a rules
+  reply with the turn in one write transaction; otherwise the LLM admission
+  (limits, breaker, prompt);
 - phase 2, awaited: the LLM call (or stream) on the event loop;
 - phase 3, one ``sync_to_async`` call: bookkeeping and ``message_turn_finish``, in
   one write transaction (llm_pipeline.llm_conclude_storing).
@@ -161,32 +162,25 @@ def _begin_turn(request: HttpRequest, pk: int, streamed: bool) -> _Done | _Pendi
         quick_reply=data.get("quick_reply"),
         idempotency_key=api.idempotency_key_from(request),
         request=request,
+        answer_from_rules=_rules_answer,
     )
     if isinstance(started, services.MessageOutcome):
-        return _Done(started)
+        return _Done(started)  # a replay, or the rules' reply stored with the turn
     conversation = started.conversation  # a successor when the asked one had closed
     state_before = dict(conversation.state or {})
-    admission = None
-    if llm_pipeline.wants_llm(
-        quick_reply=started.quick_reply, rules_reply=started.rules_reply
-    ):
-        admission, _ = llm_pipeline.llm_admit(
-            user_id=user.pk, conversation=conversation, streamed=streamed
-        )
-        if admission is None:
-            draft = llm_pipeline.fallback_draft(
-                state=state_before, sanitized_text=started.sanitized_text
-            )
-            return _Done(_finish_turn(user, conversation, started, draft, request))
+    admission, _ = llm_pipeline.llm_admit(
+        user_id=user.pk, conversation=conversation, streamed=streamed
+    )
     if admission is None:
-        draft = services.ReplyDraft(
-            text=started.rules_reply.text,
-            quick_replies=services.quick_replies_json(started.rules_reply),
-            source="rules",
-            state=dict(started.rules_reply.state),
+        draft = llm_pipeline.fallback_draft(
+            state=state_before, sanitized_text=started.sanitized_text
         )
         return _Done(_finish_turn(user, conversation, started, draft, request))
     return _Pending(user, conversation, started, admission, state_before, request)
+
+
+def _rules_answer(quick_reply: str | None, rules: Any) -> bool:
+    return not llm_pipeline.wants_llm(quick_reply=quick_reply, rules_reply=rules)
 
 
 def _finish_turn(

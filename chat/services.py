@@ -8,6 +8,7 @@ Transactions are short: no transaction is open while a reply is being produced.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,15 @@ __all__ = [
     "message_turn_begin",
     "message_turn_finish",
     "quick_reply_label",
+    "rules_draft",
     "sessions_cleanup",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+# (quick_reply, rules_reply) -> True when the rules' reply is the answer.
+RulesAnswer = Callable[[str | None, assistant.AssistantReply], bool]
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,7 @@ def message_turn_begin(
     quick_reply: str | None = None,
     idempotency_key: str | None = None,
     request: HttpRequest | None = None,
+    answer_from_rules: RulesAnswer | None = None,
 ) -> MessageOutcome | TurnStarted:
     """Phase 1 of a turn (all its DB work, no slow call): check, sanitize, store.
 
@@ -147,6 +154,10 @@ def message_turn_begin(
     when it had closed (SESSION_TIMEOUT_HOURS idle) — callers must carry on with
     ``TurnStarted.conversation``. Raises like message_send. For the async path: run
     in one sync_to_async call.
+
+    ``answer_from_rules(quick_reply, rules_reply)`` True means the rules' reply is
+    the answer: it is stored with the turn, in the same write transaction, and
+    the MessageOutcome is returned (one take of SQLite's write lock, not two).
     """
     if conversation.user_id != user.pk:
         raise PermissionDenied  # callers fetch through conversation_get_for_user
@@ -160,8 +171,29 @@ def message_turn_begin(
         quick_reply=quick_reply,
         request=request,
     )
+    # Answered before the write transaction (no CPU work under its lock); again
+    # inside it only when the turn lands in a successor (another state).
+    state = conversation.state
+    rules = _rules_reply(conversation, turn)
+
+    def then(user_message: Message, holder: Conversation) -> MessageOutcome | None:
+        nonlocal rules
+        if holder.pk != conversation.pk or holder.state != state:
+            rules = _rules_reply(holder, turn)
+        if answer_from_rules is None or not answer_from_rules(turn.quick_reply, rules):
+            return None
+        return message_turn_finish(
+            user=user,
+            conversation=holder,
+            turn=_started(turn, user_message, rules, holder),
+            draft=rules_draft(rules),
+            request=request,
+        )
+
     try:
-        user_message, holder = _turn_store(user, conversation, turn, key, request)
+        user_message, holder, answered = _turn_store(
+            user, conversation, turn, key, request, then
+        )
     except IntegrityError:
         # The key was stored already: by an earlier request (a client's retry) or
         # a concurrent one (perhaps in the successor of a conversation that closed
@@ -173,9 +205,23 @@ def message_turn_begin(
         if stored is None:
             raise
         return stored
-    rules = assistant.respond(
-        state=holder.state or {}, text=turn.text, quick_reply=turn.quick_reply
+    return answered or _started(turn, user_message, rules, holder)
+
+
+def _rules_reply(
+    conversation: Conversation, turn: TurnInput
+) -> assistant.AssistantReply:
+    return assistant.respond(
+        state=conversation.state or {}, text=turn.text, quick_reply=turn.quick_reply
     )
+
+
+def _started(
+    turn: TurnInput,
+    user_message: Message,
+    rules: assistant.AssistantReply,
+    holder: Conversation,
+) -> TurnStarted:
     return TurnStarted(
         user_message=user_message,
         sanitized_text=turn.text,
@@ -186,14 +232,26 @@ def message_turn_begin(
     )
 
 
+def rules_draft(reply: assistant.AssistantReply) -> ReplyDraft:
+    """The rule-based reply as a draft to store (source "rules")."""
+    return ReplyDraft(
+        text=reply.text,
+        quick_replies=quick_replies_json(reply),
+        source=Message.Source.RULES,
+        state=dict(reply.state),
+    )
+
+
 def _turn_store(
     user: Any,
     conversation: Conversation,
     turn: TurnInput,
     key: str | None,
     request: HttpRequest | None,
-) -> tuple[Message, Conversation]:
-    """One write transaction: store the turn, count it, audit a successor."""
+    then: Callable[[Message, Conversation], MessageOutcome | None],
+) -> tuple[Message, Conversation, MessageOutcome | None]:
+    """One write transaction: store the turn, count it, audit a successor, and
+    whatever ``then`` adds (the rules' reply, when that is the answer)."""
     with transaction.atomic():
         user_message, holder = user_turn_write(conversation, turn, key)
         # Every stored message counts (RATE_LIMIT_MESSAGES_PER_MINUTE), in the
@@ -209,7 +267,8 @@ def _turn_store(
                 details={"continued_from": conversation.pk},
                 request=request,
             )
-    return user_message, holder
+        answered = then(user_message, holder)
+    return user_message, holder, answered
 
 
 def message_turn_finish(
@@ -260,12 +319,7 @@ def _reply_for(
     )
     if draft is not None:
         return draft
-    return ReplyDraft(
-        text=assistant_reply.text,
-        quick_replies=quick_replies_json(assistant_reply),
-        source=Message.Source.RULES,
-        state=dict(assistant_reply.state),
-    )
+    return rules_draft(assistant_reply)
 
 
 @sensitive_variables("text")
