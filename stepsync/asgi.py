@@ -16,6 +16,7 @@ django.setup(set_prefix=False)
 from django.conf import settings  # noqa: E402
 
 from stepsync.asgi_handler import ThreadLeasingASGIHandler  # noqa: E402
+from stepsync.db.sqlcipher import checkpointer  # noqa: E402
 from stepsync.startup import refuse_to_start_on_fault  # noqa: E402
 
 application = ThreadLeasingASGIHandler()
@@ -24,6 +25,9 @@ application = ThreadLeasingASGIHandler()
 # database work; the check runs in a thread of its own.
 with ThreadPoolExecutor(max_workers=1) as _pool:
     _pool.submit(refuse_to_start_on_fault).result()
+
+# WAL checkpoints from a thread of their own, not inside a request's commit.
+checkpointer.start(settings.DATABASE_CHECKPOINT_SECONDS)
 
 # Measured with make bench-load (llm-300): with 5 ms a thread holding SQLite's
 # write lock waits for the GIL between its statements while every other writer

@@ -109,6 +109,10 @@ DATABASE_BUSY_TIMEOUT_MS = env.int("DATABASE_BUSY_TIMEOUT_MS", default=5000)
 # Set by the ASGI entry point (stepsync.asgi): a thread that waited on SQLite (and
 # may hold its write lock) gets the GIL back sooner than Python's default 5 ms.
 GIL_SWITCH_INTERVAL_MS = env.float("GIL_SWITCH_INTERVAL_MS", default=0.5)
+# Server processes checkpoint the SQLite WAL from a thread this often (seconds),
+# instead of inside the commit that fills it (stepsync/db/sqlcipher/checkpointer.py);
+# 0 leaves checkpoints to SQLite.
+DATABASE_CHECKPOINT_SECONDS = env.float("DATABASE_CHECKPOINT_SECONDS", default=1.0)
 # uvicorn keeps an idle client connection open this long. Longer than the idle
 # timeout of clients and proxies (aiohttp 15 s, typical load balancers 60 s): a
 # server that closes first races a request sent on the closing connection.

@@ -30,6 +30,7 @@ os.makedirs(STATIC_ROOT, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DATABASE_CHECKPOINT_SECONDS = 0.0  # in-process tests: SQLite's own checkpoints
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     # A file, not Django's shared in-memory DB, so that tests see real encryption.
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_TMP, "test.db")}

@@ -26,6 +26,7 @@ from sqlcipher3 import dbapi2 as Database
 
 from stepsync.secrets import DATABASE_KEY, SecretError, read_secret
 
+from . import checkpointer
 from .errors import DatabaseKeyError
 from .writer_gate import GATE
 
@@ -116,6 +117,8 @@ class DatabaseWrapper(sqlite_base.DatabaseWrapper):
         for init_command in self.init_commands:
             if init_command := init_command.strip():
                 conn.execute(init_command)
+        if checkpointer.active():  # its thread checkpoints, not our commits
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
 
     def create_cursor(self, name: str | None = None) -> Any:
