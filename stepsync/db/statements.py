@@ -54,6 +54,9 @@ def _where(model: type[Model], where: Sequence[Condition]) -> tuple[str, list[Fi
 
 
 def _where_params(fields: Iterable[Field], where: Sequence[Condition]) -> list[Any]:
+    if any(value is None for _, _, value in where):
+        # "col = NULL" matches nothing, where the ORM would write IS NULL.
+        raise ValueError("a condition compares with None; use the ORM for IS NULL")
     return [
         field.get_db_prep_value(value, connection, prepared=False)
         for field, (_, _, value) in zip(fields, where, strict=True)

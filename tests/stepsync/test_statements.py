@@ -145,6 +145,11 @@ def test_an_unknown_operator_is_refused(db: None) -> None:
         statements.select_rows(Conversation, ("id",), [("id", "LIKE", 1)])
 
 
+def test_a_comparison_with_none_is_refused(db: None) -> None:
+    with pytest.raises(ValueError, match="None"):
+        statements.select_rows(Conversation, ("id",), [("closed_at", "=", None)])
+
+
 def test_a_relation_that_is_not_a_column_is_refused(db: None) -> None:
     with pytest.raises(ValueError, match="not a column"):
         statements.select_rows(Conversation, ("messages",), [])
