@@ -161,3 +161,17 @@ def test_deploy_check_passes_with_a_production_like_environment(tmp_path: Path) 
         DEBUG="false",
     )
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_a_server_process_freezes_its_start_up_objects_and_runs_the_checkpointer(
+    encrypted_file: tuple[Path, str],
+) -> None:
+    path, key = encrypted_file
+    probe = (
+        "import gc, stepsync.asgi; "
+        "from stepsync.db.sqlcipher import checkpointer; "
+        "print(gc.get_freeze_count() > 10000, checkpointer.active())"
+    )
+    result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]
