@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -101,6 +102,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="py-spy one worker")
     parser.add_argument("--keep", action="store_true", help="keep the var dir")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        help="write every request of the last run here, one JSON object per line "
+        "(kind, status, error, latency_s, ttfe_s, finished_at): where the tail is",
+    )
     return parser.parse_args(argv)
 
 
@@ -204,6 +211,13 @@ def finish_soak(
     return figures, soak.soak_lines(sampler.rss_samples, watcher.lines, figures)
 
 
+def write_samples(path: Path, samples: list[Any]) -> None:
+    """The run's requests as JSON lines (no message text is ever in a Sample)."""
+    with path.open("w", encoding="utf-8") as out:
+        for sample in samples:
+            out.write(json.dumps(dataclasses.asdict(sample)) + "\n")
+
+
 def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigures:
     var_dir = Path(tempfile.mkdtemp(prefix=f"stepsync-load-{scenario.name}-"))
     llm = start_llm_server(
@@ -290,6 +304,8 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
             },
             soak=soak_figures,
         )
+        if args.samples:
+            write_samples(args.samples, recorder.samples)
         for line in figures.lines() + soak_text:
             print(line, flush=True)
         if profile is not None:

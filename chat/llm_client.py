@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import ssl
 import threading
 import weakref
 from collections.abc import AsyncIterator
@@ -24,6 +26,13 @@ _clients: weakref.WeakKeyDictionary[Any, tuple[httpx.AsyncClient, asyncio.Semaph
 _clients = weakref.WeakKeyDictionary()
 
 
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context (certifi's CA bundle), one per process: building
+    it loads the bundle, ~35 ms of CPU, which every new client used to pay."""
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 def build_client(config: LLMConfig) -> httpx.AsyncClient:
     """An httpx client on the aiohttp transport; TLS verification always on."""
     from httpx_aiohttp import AiohttpTransport
@@ -33,10 +42,10 @@ def build_client(config: LLMConfig) -> httpx.AsyncClient:
         max_connections=config.max_in_flight,
         max_keepalive_connections=min(config.max_in_flight, 32),
     )
-    transport = AiohttpTransport(verify=True, trust_env=False, limits=limits)
+    transport = AiohttpTransport(verify=tls_context(), trust_env=False, limits=limits)
     return httpx.AsyncClient(
         transport=transport,
-        verify=True,
+        verify=tls_context(),
         trust_env=False,
         timeout=httpx.Timeout(config.timeout),
         follow_redirects=False,

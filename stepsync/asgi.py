@@ -19,6 +19,7 @@ from django.conf import settings  # noqa: E402
 from stepsync.asgi_handler import ThreadLeasingASGIHandler  # noqa: E402
 from stepsync.db.sqlcipher import checkpointer  # noqa: E402
 from stepsync.startup import refuse_to_start_on_fault  # noqa: E402
+from stepsync.warmup import warm  # noqa: E402
 
 application = ThreadLeasingASGIHandler()
 
@@ -34,6 +35,9 @@ checkpointer.start(settings.DATABASE_CHECKPOINT_SECONDS)
 # write lock waits for the GIL between its statements while every other writer
 # waits for it (GIL_SWITCH_INTERVAL_MS in .env.example).
 sys.setswitchinterval(settings.GIL_SWITCH_INTERVAL_MS / 1000)
+
+# The URLconf and the LLM transport now, not in the first requests' time.
+warm()
 
 # Everything loaded so far lives as long as the process: the collector no longer
 # walks it (a full collection of it took ~80 ms with the GIL held, a stall for

@@ -310,6 +310,14 @@ def test_tls_verification_is_on_in_the_transport() -> None:
     assert transport.ssl_context.check_hostname is True
 
 
+def test_clients_share_one_verifying_tls_context_built_once() -> None:
+    first = llm.build_client(config_for("https://api.groq.com/openai/v1"))
+    second = llm.build_client(config_for("https://api.groq.com/openai/v1"))
+
+    assert first._transport.ssl_context is second._transport.ssl_context
+    assert first._transport.ssl_context.check_hostname is True
+
+
 def test_errors_and_logs_never_hold_the_key_or_the_body(
     llm_server: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

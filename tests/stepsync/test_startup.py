@@ -175,3 +175,17 @@ def test_a_server_process_freezes_its_start_up_objects_and_runs_the_checkpointer
     result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_a_server_process_loads_the_views_and_the_llm_transport_before_serving(
+    encrypted_file: tuple[Path, str],
+) -> None:
+    path, key = encrypted_file
+    probe = (
+        "import sys, stepsync.asgi; "
+        "print(*(m in sys.modules for m in "
+        "('chat.api_messages', 'rest_framework.request', 'httpx_aiohttp')))"
+    )
+    result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True"]
