@@ -105,6 +105,9 @@ class RunFigures:
     rss_peak_mb: float
     rss_end_mb: float
     llm_median_ms: float | None = None
+    # Seconds from the first request in which users are still arriving (their
+    # first requests come on top of the others' turns); None: not split.
+    ramp_window_s: float | None = None
     extra: dict[str, float | int | str] = field(default_factory=dict)
     soak: dict[str, float | None] = field(default_factory=dict)
 
@@ -142,7 +145,28 @@ class RunFigures:
             ),
             "cpu_s": self.cpu_s,
             "rss_peak_mb": self.rss_peak_mb,
+            **self._after_ramp(ok),
             **self.soak,
+        }
+
+    def _after_ramp(self, ok: list[Sample]) -> dict[str, float | None]:
+        """P99s of the requests that started after the ramp window (the steady
+        state), so that a tail made by the arrivals shows as such."""
+        if self.ramp_window_s is None or not ok:
+            return {}
+        after = started_after(self.samples, ok, self.ramp_window_s)
+        return {
+            "p99_after_ramp": percentile(
+                [s.latency_s for s in after if s.kind != "stream"], 99
+            ),
+            "ttfe_p99_after_ramp": percentile(
+                [
+                    s.ttfe_s
+                    for s in after
+                    if s.kind == "stream" and s.ttfe_s is not None
+                ],
+                99,
+            ),
         }
 
     def lines(self) -> list[str]:
@@ -165,6 +189,12 @@ class RunFigures:
             out.append(
                 f"  time to first streamed event P50 {ms(figures['ttfe_p50'])}"
                 f"  P95 {ms(figures['ttfe_p95'])}  P99 {ms(figures['ttfe_p99'])}"
+            )
+        if self.ramp_window_s is not None:
+            out.append(
+                f"  started after the first {self.ramp_window_s:.0f} s (users arriving):"
+                f" P99 {ms(figures.get('p99_after_ramp'))}"
+                f", time to first event P99 {ms(figures.get('ttfe_p99_after_ramp'))}"
             )
         sources = Counter(s.source or "-" for s in messages if not s.error)
         out.append("  reply sources: " + _counts(sources))
@@ -191,6 +221,17 @@ class RunFigures:
         for name, value in self.extra.items():
             out.append(f"  {name}: {value}")
         return out
+
+
+def started_after(
+    everything: list[Sample], chosen: list[Sample], seconds: float
+) -> list[Sample]:
+    """The ``chosen`` samples that started ``seconds`` or more after the first
+    of ``everything`` started."""
+    if not everything:
+        return []
+    first = min(s.finished_at - s.latency_s for s in everything)
+    return [s for s in chosen if s.finished_at - s.latency_s >= first + seconds]
 
 
 def _counts(counter: Counter[str]) -> str:

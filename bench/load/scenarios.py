@@ -51,6 +51,15 @@ class Scenario:
     workers: int = 2
     conversations_per_user: int = 1
 
+    def ramp(self) -> float:
+        """Seconds over which the users' first requests are spread."""
+        return self.think[1] if self.ramp_s is None else self.ramp_s
+
+    def arrival_window(self) -> float:
+        """Seconds from the start in which arrivals add to the running turns: the
+        ramp, then the last arrivals' first think time."""
+        return self.ramp() + self.think[1]
+
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -158,8 +167,7 @@ async def simulate_user(
     """One user: open conversations, send messages with think time, until done."""
     client = ChatClient(session, base_urls, recorder, token=token)
     client.node = rng.randrange(len(base_urls))
-    ramp = scenario.think[1] if scenario.ramp_s is None else scenario.ramp_s
-    await asyncio.sleep(rng.uniform(0, ramp))
+    await asyncio.sleep(rng.uniform(0, scenario.ramp()))
     for _ in range(scenario.conversations_per_user):
         if not state.may_send():
             return
