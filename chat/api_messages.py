@@ -53,6 +53,7 @@ from chat.serializers import MessageInputSerializer
 from chat.stream_redaction import SanitizingRelay
 from stepsync.api import exception_handler
 from stepsync.db.pooling import release_pooled_connections
+from stepsync.shared_threads import shares_threads
 from stepsync.sharedstate import SharedStateUnavailable
 
 logger = logging.getLogger(__name__)
@@ -299,6 +300,7 @@ def _sse_response(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
     return response
 
 
+@shares_threads  # its calls into threads are short database work (the LLM is awaited)
 @csrf_exempt  # session clients are CSRF-checked by DRF's SessionAuthentication
 @sensitive_post_parameters("text")
 async def message_create(

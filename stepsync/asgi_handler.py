@@ -15,6 +15,10 @@ calls, in order, on the same connection. Django's ``close_old_connections`` stil
 runs on the lent thread at the start and the end of every request (a connection
 left in a transaction or past CONN_MAX_AGE is closed there). Executors beyond
 MAX_IDLE_EXECUTORS close their connections and end when returned.
+
+Views marked ``@shares_threads`` (stepsync.shared_threads) are lent one of
+SHARED_REQUEST_THREADS shared threads instead: requests then share a thread and its
+connection, one call at a time, in order.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
+from django.urls import Resolver404, get_resolver
 
 from stepsync.middleware_inline import resolve_middleware
+from stepsync.shared_threads import SharedThreads, view_shares_threads
 
 # Idle threads kept for reuse; a burst above this many requests in flight gets
 # threads of its own that end with their request.
@@ -38,18 +45,25 @@ MAX_IDLE_EXECUTORS = 32
 class ExecutorPool:
     """Single-thread executors lent to one request at a time (LIFO: few stay warm)."""
 
-    def __init__(self, max_idle: int = MAX_IDLE_EXECUTORS) -> None:
+    def __init__(self, max_idle: int = MAX_IDLE_EXECUTORS, shared: int = 0) -> None:
         self.max_idle = max_idle
         self._idle: list[ThreadPoolExecutor] = []
         self._lock = threading.Lock()
+        self.shared = SharedThreads(shared)
 
-    def lease(self) -> ThreadPoolExecutor:
+    def lease(self, shared: bool = False) -> ThreadPoolExecutor:
+        """An executor for one request: a shared one when ``shared`` and one of
+        them is not stuck, else one of its own."""
+        if shared and (executor := self.shared.pick()) is not None:
+            return executor
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
 
     def give_back(self, executor: ThreadPoolExecutor) -> None:
+        if self.shared.owns(executor):
+            return
         with self._lock:
             if len(self._idle) < self.max_idle:
                 self._idle.append(executor)
@@ -64,6 +78,7 @@ class ExecutorPool:
         for executor in idle:
             executor.submit(connections.close_all).result()
             executor.shutdown(wait=True)
+        self.shared.shutdown(connections.close_all)
 
     def idle_count(self) -> int:
         with self._lock:
@@ -75,7 +90,7 @@ class ThreadLeasingASGIHandler(ASGIHandler):
     the allow-listed middleware's hooks inline (stepsync.middleware_inline)."""
 
     def __init__(self, pool: ExecutorPool | None = None) -> None:
-        self.pool = pool or ExecutorPool()
+        self.pool = pool or ExecutorPool(shared=settings.SHARED_REQUEST_THREADS)
         super().__init__()
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -94,9 +109,20 @@ class ThreadLeasingASGIHandler(ASGIHandler):
             raise ValueError(
                 f"Django can only handle ASGI/HTTP connections, not {scope['type']}."
             )
-        executor = self.pool.lease()
+        shared = bool(self.pool.shared.executors) and _shares(scope)
+        executor = self.pool.lease(shared=shared)
         try:
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)
         finally:
             self.pool.give_back(executor)
+
+
+def _shares(scope: dict[str, Any]) -> bool:
+    """Whether the view at the request's path is marked @shares_threads (the
+    resolver caches per path pattern; an unknown path is not shared)."""
+    try:
+        match = get_resolver().resolve(scope["path"])
+    except Resolver404:
+        return False
+    return view_shares_threads(match.func)

@@ -113,6 +113,10 @@ GIL_SWITCH_INTERVAL_MS = env.float("GIL_SWITCH_INTERVAL_MS", default=0.5)
 # instead of inside the commit that fills it (stepsync/db/sqlcipher/checkpointer.py);
 # 0 leaves checkpoints to SQLite.
 DATABASE_CHECKPOINT_SECONDS = env.float("DATABASE_CHECKPOINT_SECONDS", default=1.0)
+# Server processes: threads shared by the views marked @shares_threads (the chat
+# message endpoint), instead of a thread per request (stepsync/shared_threads.py);
+# 0: a thread per request for every view.
+SHARED_REQUEST_THREADS = env.int("SHARED_REQUEST_THREADS", default=2)
 # uvicorn keeps an idle client connection open this long. Longer than the idle
 # timeout of clients and proxies (aiohttp 15 s, typical load balancers 60 s): a
 # server that closes first races a request sent on the closing connection.
