@@ -257,6 +257,7 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
         llm_server_call(llm, "/_reset", {})
         sampler = ProcessTreeSampler([app.pid]).start()
         cpu_before = sampler.cpu_seconds()
+        by_process_before = sampler.cpu_by_process()
         others = ProcessTreeSampler([llm.pid, os.getpid()], recursive=False)
         others_before = others.cpu_seconds()
         machine_before = psutil.cpu_times()
@@ -274,6 +275,9 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
             run_users([app.base_url], tokens, scenario, max_requests=args.max_requests)
         )
         cpu = sampler.cpu_seconds() - cpu_before
+        by_process = profiling.cpu_by_role(
+            app.pid, by_process_before, sampler.cpu_by_process()
+        )
         other_cpu = others.cpu_seconds() - others_before
         machine_busy = busy_cores(machine_before, psutil.cpu_times(), duration)
         if profile is not None and profile[0].poll() is None:
@@ -298,6 +302,7 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
                 "CPU of the load generator and the LLM test server": (
                     f"{other_cpu:.1f} s ({other_cpu / max(duration, 1e-9):.2f} cores)"
                 ),
+                "server CPU by process": by_process,
                 "machine CPU busy": f"{machine_busy:.2f} of {psutil.cpu_count()} cores",
                 "LLM calls (test server)": stats["calls"],
                 "LLM max in flight": stats["max_in_flight"],

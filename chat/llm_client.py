@@ -33,6 +33,23 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=True, trust_env=False)
 
 
+class NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing: the shared client serves every user, so
+    a cookie set by the provider must not follow one user's call into the next
+    (and parsing Set-Cookie through urllib's wrappers cost CPU on every reply)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class LLMHTTPClient(httpx.AsyncClient):
+    """httpx's AsyncClient with cookies off (``NoCookies``)."""
+
+    @property  # type: ignore[override]  # read-only here: nothing may set cookies
+    def cookies(self) -> httpx.Cookies:
+        return NoCookies()
+
+
 def build_client(config: LLMConfig) -> httpx.AsyncClient:
     """An httpx client on the aiohttp transport; TLS verification always on."""
     from httpx_aiohttp import AiohttpTransport
@@ -43,7 +60,7 @@ def build_client(config: LLMConfig) -> httpx.AsyncClient:
         max_keepalive_connections=min(config.max_in_flight, 32),
     )
     transport = AiohttpTransport(verify=tls_context(), trust_env=False, limits=limits)
-    return httpx.AsyncClient(
+    return LLMHTTPClient(
         transport=transport,
         verify=tls_context(),
         trust_env=False,

@@ -104,3 +104,30 @@ def summarise(raw_file: Path, *, seconds: float, rate: int, top: int = 15) -> li
         f"    {100 * n / busy:5.1f} %  {name}" for name, n in inclusive.most_common(top)
     ]
     return lines
+
+
+def _role(pid: int, master_pid: int) -> str:
+    if pid == master_pid:
+        return "master"
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except psutil.NoSuchProcess:
+        return "exited"
+    if "spawn_main" in cmdline:
+        return "worker"
+    if "resource_tracker" in cmdline:
+        return "resource tracker"
+    return "other (job runner)"
+
+
+def cpu_by_role(
+    master_pid: int, before: dict[int, float], after: dict[int, float]
+) -> str:
+    """The CPU seconds each server process used between two samples, by role:
+    "master 0.1 s, worker 7.0 s, worker 7.1 s, other (job runner) 0.2 s"."""
+    parts = []
+    for pid, seconds in sorted(after.items()):
+        used = seconds - before.get(pid, 0.0)
+        parts.append((_role(pid, master_pid), used))
+    parts.sort(key=lambda part: (part[0] != "master", part[0]))
+    return ", ".join(f"{role} {used:.1f} s" for role, used in parts)

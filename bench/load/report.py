@@ -93,6 +93,11 @@ class ProcessTreeSampler:
     def cpu_seconds(self) -> float:
         return self.sample()[0]
 
+    def cpu_by_process(self) -> dict[int, float]:
+        """CPU seconds so far of each process seen (dead ones keep theirs)."""
+        self.sample()
+        return dict(self._cpu)
+
 
 @dataclass
 class RunFigures:

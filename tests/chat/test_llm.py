@@ -363,3 +363,20 @@ def test_errors_that_say_nothing_about_the_upstream_never_count_against_the_brea
 @pytest.mark.parametrize("code", ["timeout", "upstream_rate_limited", "bad_response"])
 def test_upstream_failures_count_against_the_breaker(code: str) -> None:
     assert llm.LLMError(code).counts_against_breaker is True
+
+
+def test_a_cookie_the_provider_sets_is_never_sent_with_a_later_call(
+    llm_server: Any,
+) -> None:
+    llm_server.push(Fault(headers={"Set-Cookie": "session=user-a; Path=/"}), Fault())
+    config = config_for(llm_server.base_url)
+
+    async def two_calls(client: Any) -> None:
+        for _ in range(2):
+            await llm.complete(
+                MESSAGES, config=config, client=client, hooks=FakeTime().hooks()
+            )
+
+    run_with_client(config, two_calls)
+
+    assert [r["headers"].get("cookie") for r in llm_server.requests] == [None, None]
