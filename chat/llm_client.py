@@ -45,7 +45,7 @@ class NoCookies(httpx.Cookies):
 class LLMHTTPClient(httpx.AsyncClient):
     """httpx's AsyncClient with cookies off (``NoCookies``)."""
 
-    @property  # type: ignore[override]  # read-only here: nothing may set cookies
+    @property  # type: ignore[misc]  # read-only here: nothing may set cookies
     def cookies(self) -> httpx.Cookies:
         return NoCookies()
 
