@@ -5,8 +5,9 @@ reference), but async so that no thread waits while the LLM answers:
 
 - phase 1, one ``sync_to_async`` call: authenticate (token, or session + CSRF, via
   DRF's authenticators), validate, ``message_turn_begin``, which stores a rules
-  reply with the turn in one write transaction; otherwise the LLM admission
-  (limits, breaker, prompt);
+  reply with the turn in one write transaction, or else takes the LLM call's limit
+  slot in that transaction (when the limits live in the database); then the rest
+  of the LLM admission (breaker, prompt);
 - phase 2, awaited: the LLM call (or stream) on the event loop;
 - phase 3, one ``sync_to_async`` call: bookkeeping and ``message_turn_finish``, in
   one write transaction (llm_pipeline.llm_conclude_storing).
@@ -164,13 +165,17 @@ def _begin_turn(request: HttpRequest, pk: int, streamed: bool) -> _Done | _Pendi
         idempotency_key=api.idempotency_key_from(request),
         request=request,
         answer_from_rules=_rules_answer,
+        reserve=_reserver(user) if llm_pipeline.slot_joins_turn() else None,
     )
     if isinstance(started, services.MessageOutcome):
         return _Done(started)  # a replay, or the rules' reply stored with the turn
     conversation = started.conversation  # a successor when the asked one had closed
     state_before = dict(conversation.state or {})
     admission, _ = llm_pipeline.llm_admit(
-        user_id=user.pk, conversation=conversation, streamed=streamed
+        user_id=user.pk,
+        conversation=conversation,
+        streamed=streamed,
+        reserved=started.reserved,
     )
     if admission is None:
         draft = llm_pipeline.fallback_draft(
@@ -182,6 +187,11 @@ def _begin_turn(request: HttpRequest, pk: int, streamed: bool) -> _Done | _Pendi
 
 def _rules_answer(quick_reply: str | None, rules: Any) -> bool:
     return not llm_pipeline.wants_llm(quick_reply=quick_reply, rules_reply=rules)
+
+
+def _reserver(user: Any) -> Any:
+    """The LLM slot taken in the turn's own write transaction (llm_reserve)."""
+    return lambda: llm_pipeline.llm_reserve(user_id=user.pk)
 
 
 def _finish_turn(

@@ -38,7 +38,7 @@ from django.views.decorators.debug import sensitive_variables
 from chat import assistant, breaker, limits, llm, notices, prompting, sanitizer
 from chat.models import LLMCall, Message
 from stepsync.db import statements
-from stepsync.sharedstate import SharedStateUnavailable
+from stepsync.sharedstate import SharedStateUnavailable, default_store
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +105,34 @@ def record_call(
     return statements.insert(call)
 
 
+def llm_reserve(*, user_id: int) -> limits.LLMSlot | str:
+    """Take an LLM call's limit slot: the slot, or the refusal code
+    ("rate_limited", "state_unavailable"). Called inside the turn's write
+    transaction when the shared store joins it (``slot_joins_turn``): one take of
+    SQLite's write lock for the turn and the slot, and a turn that fails to commit
+    takes its slot back with it."""
+    try:
+        return limits.llm_slot_acquire(user_id=user_id)
+    except limits.RateLimited:
+        return "rate_limited"
+    except SharedStateUnavailable:
+        return "state_unavailable"
+
+
+def slot_joins_turn() -> bool:
+    """True when the limit counts are rows of the turn's database (no REDIS_URL)."""
+    return default_store().transactional
+
+
 def llm_admit(
-    *, user_id: int, conversation: Any, streamed: bool = False
+    *,
+    user_id: int,
+    conversation: Any,
+    streamed: bool = False,
+    reserved: limits.LLMSlot | str | None = None,
 ) -> tuple[Admission | None, str]:
-    """Phase 1: take a limit slot and a breaker permit and build the prompt.
+    """Phase 1: take a limit slot (unless ``reserved`` holds llm_reserve's result)
+    and a breaker permit, and build the prompt.
 
     Returns (admission, "") or (None, refusal code: "rate_limited", "breaker_open",
     "prompt_blocked", "state_unavailable"); a refusal is recorded as an LLMCall
@@ -116,12 +140,11 @@ def llm_admit(
     """
     from chat.services import conversation_context
 
-    try:
-        slot = limits.llm_slot_acquire(user_id=user_id)
-    except limits.RateLimited:
-        return None, _refused(user_id, conversation, "rate_limited", streamed)
-    except SharedStateUnavailable:
-        return None, _refused(user_id, conversation, "state_unavailable", streamed)
+    if reserved is None:
+        reserved = llm_reserve(user_id=user_id)
+    if isinstance(reserved, str):
+        return None, _refused(user_id, conversation, reserved, streamed)
+    slot = reserved
     the_breaker = breaker.get_breaker()
     try:
         permit = the_breaker.allow()

@@ -88,6 +88,7 @@ class TurnStarted:
     redactions: dict[str, int]
     rules_reply: assistant.AssistantReply
     conversation: Conversation  # where the turn was stored (see message_turn_begin)
+    reserved: Any = None  # what message_turn_begin's ``reserve`` returned
 
 
 @sensitive_variables("text")
@@ -145,6 +146,7 @@ def message_turn_begin(
     idempotency_key: str | None = None,
     request: HttpRequest | None = None,
     answer_from_rules: RulesAnswer | None = None,
+    reserve: Callable[[], Any] | None = None,
 ) -> MessageOutcome | TurnStarted:
     """Phase 1 of a turn (all its DB work, no slow call): check, sanitize, store.
 
@@ -158,6 +160,8 @@ def message_turn_begin(
     ``answer_from_rules(quick_reply, rules_reply)`` True means the rules' reply is
     the answer: it is stored with the turn, in the same write transaction, and
     the MessageOutcome is returned (one take of SQLite's write lock, not two).
+    Otherwise ``reserve()``, when given, runs in that same transaction (the LLM
+    call's limit slot) and its result is ``TurnStarted.reserved``.
     """
     if conversation.user_id != user.pk:
         raise PermissionDenied  # callers fetch through conversation_get_for_user
@@ -176,11 +180,14 @@ def message_turn_begin(
     state = conversation.state
     rules = _rules_reply(conversation, turn)
 
+    reserved = None
+
     def then(user_message: Message, holder: Conversation) -> MessageOutcome | None:
-        nonlocal rules
+        nonlocal rules, reserved
         if holder.pk != conversation.pk or holder.state != state:
             rules = _rules_reply(holder, turn)
         if answer_from_rules is None or not answer_from_rules(turn.quick_reply, rules):
+            reserved = reserve() if reserve is not None else None
             return None
         return message_turn_finish(
             user=user,
@@ -205,7 +212,7 @@ def message_turn_begin(
         if stored is None:
             raise
         return stored
-    return answered or _started(turn, user_message, rules, holder)
+    return answered or _started(turn, user_message, rules, holder, reserved)
 
 
 def _rules_reply(
@@ -221,6 +228,7 @@ def _started(
     user_message: Message,
     rules: assistant.AssistantReply,
     holder: Conversation,
+    reserved: Any = None,
 ) -> TurnStarted:
     return TurnStarted(
         user_message=user_message,
@@ -229,6 +237,7 @@ def _started(
         redactions=turn.redactions,
         rules_reply=rules,
         conversation=holder,
+        reserved=reserved,
     )
 
 

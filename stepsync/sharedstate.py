@@ -66,7 +66,10 @@ class Versioned:
 
 
 class SharedStore(Protocol):
-    """The interface both backends implement."""
+    """The interface both backends implement. ``transactional``: its writes join
+    the caller's database transaction (and roll back with it)."""
+
+    transactional: bool
 
     def incr_within(
         self,
@@ -95,6 +98,8 @@ class DatabaseStore:
     Every public method raises SharedStateUnavailable on an OperationalError (the
     database locked past its busy timeout, unreachable, or out of space).
     """
+
+    transactional = True
 
     def incr_within(
         self,
@@ -262,6 +267,8 @@ class RedisStore:
     Every method raises SharedStateUnavailable when Redis does not answer in time,
     and at once (without a call) for REDIS_COOLDOWN_SECONDS after such a failure.
     """
+
+    transactional = False
 
     def __init__(self, url: str, *, prefix: str = "stepsync:") -> None:
         import redis

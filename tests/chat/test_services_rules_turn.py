@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
-from chat import assistant, services
+from chat import assistant, limits, llm_pipeline, services
 from chat.models import Conversation, Message
 from chat.services import MessageOutcome, TurnStarted, message_turn_begin
 from tests.chat.conftest import audit_rows
@@ -99,3 +99,55 @@ def test_a_reply_that_fails_to_store_takes_the_turn_back_with_it(
         )
 
     assert Message.objects.filter(conversation=conversation).count() == before
+
+
+def test_a_turn_for_the_llm_takes_its_limit_slot_in_the_turns_transaction(
+    patient: Any, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    begun = write_transactions(monkeypatch)
+
+    started = message_turn_begin(
+        user=patient,
+        conversation=conversation,
+        text=TEXT,
+        answer_from_rules=never,
+        reserve=lambda: llm_pipeline.llm_reserve(user_id=patient.pk),
+    )
+
+    assert isinstance(started, TurnStarted)
+    assert isinstance(started.reserved, limits.LLMSlot)
+    assert len(begun) == 1
+
+
+def test_a_turn_the_rules_answer_reserves_no_slot(
+    patient: Any, conversation: Conversation
+) -> None:
+    reserved: list[int] = []
+
+    outcome = message_turn_begin(
+        user=patient,
+        conversation=conversation,
+        text=TEXT,
+        answer_from_rules=always,
+        reserve=lambda: reserved.append(1),
+    )
+
+    assert isinstance(outcome, MessageOutcome)
+    assert reserved == []
+
+
+def test_a_slot_taken_in_a_transaction_that_rolls_back_is_not_spent(
+    patient: Any, settings: Any
+) -> None:
+    settings.LLM_MAX_CONCURRENT_PER_USER = 1
+
+    def turn_that_fails_to_commit() -> None:
+        with transaction.atomic():
+            llm_pipeline.llm_reserve(user_id=patient.pk)
+            raise RuntimeError("the turn failed to commit")
+
+    with pytest.raises(RuntimeError):
+        turn_that_fails_to_commit()
+
+    assert isinstance(llm_pipeline.llm_reserve(user_id=patient.pk), limits.LLMSlot)
+    assert llm_pipeline.llm_reserve(user_id=patient.pk) == "rate_limited"
