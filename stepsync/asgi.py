@@ -16,12 +16,16 @@ django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 
-from stepsync.asgi_handler import ThreadLeasingASGIHandler  # noqa: E402
+from stepsync.asgi_handler import (  # noqa: E402
+    ThreadLeasingASGIHandler,
+    connection_checks_at_request_end,
+)
 from stepsync.db.sqlcipher import checkpointer  # noqa: E402
 from stepsync.startup import refuse_to_start_on_fault  # noqa: E402
 from stepsync.warmup import warm  # noqa: E402
 
 application = ThreadLeasingASGIHandler()
+connection_checks_at_request_end()  # request_started then needs no thread hop
 
 # The server may import this module inside its event loop, where Django refuses
 # database work; the check runs in a thread of its own.

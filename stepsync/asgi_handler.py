@@ -11,9 +11,12 @@ connections live on, as gunicorn's threaded workers keep theirs.
 What does not change: one request at a time per executor and per connection. An
 executor goes back to the pool only when its request is over; a call still running
 then (a shielded clean-up of a cancelled request) runs before the next request's
-calls, in order, on the same connection. Django's ``close_old_connections`` still
-runs on the lent thread at the start and the end of every request (a connection
-left in a transaction or past CONN_MAX_AGE is closed there). Executors beyond
+calls, in order, on the same connection. Django's ``close_old_connections`` runs
+on the lent thread at the end of every request (a connection left in a
+transaction, broken or past CONN_MAX_AGE is closed there), and in server
+processes no longer at its start (``connection_checks_at_request_end``): the
+thread's connection was checked when its previous request ended, and each check
+was a hop to the thread and back, one in four of an LLM message's. Executors beyond
 MAX_IDLE_EXECUTORS close their connections and end when returned.
 
 Views marked ``@shares_threads`` (stepsync.shared_threads) are lent one of
@@ -29,9 +32,10 @@ from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
+from django.core import signals
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler
-from django.db import connections
+from django.db import close_old_connections, connections, reset_queries
 from django.urls import Resolver404, get_resolver
 
 from stepsync.middleware_inline import resolve_middleware
@@ -116,6 +120,18 @@ class ThreadLeasingASGIHandler(ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             self.pool.give_back(executor)
+
+
+def connection_checks_at_request_end() -> None:
+    """Move Django's per-request connection receivers from request_started to
+    request_finished only (server processes). With no synchronous receiver left,
+    ``request_started.asend`` needs no thread; request_finished runs in
+    ``response.close()`` on the lent thread (or, for a cancelled request, in its
+    ``asend``), where ``close_old_connections`` checks the connection the thread's
+    next request will use. ``reset_queries`` (DEBUG's query log) moves with it."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_started.disconnect(reset_queries)
+    signals.request_finished.connect(reset_queries)
 
 
 def _shares(scope: dict[str, Any]) -> bool:

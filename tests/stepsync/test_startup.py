@@ -189,3 +189,19 @@ def test_a_server_process_loads_the_views_and_the_llm_transport_before_serving(
     result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "True"]
+
+
+def test_a_server_process_checks_its_connections_when_requests_end_not_start(
+    encrypted_file: tuple[Path, str],
+) -> None:
+    path, key = encrypted_file
+    probe = (
+        "import stepsync.asgi; "
+        "from django.core import signals; "
+        "from django.db import close_old_connections as c; "
+        "print(len(signals.request_started._live_receivers(None)[0]), "
+        "c in signals.request_finished._live_receivers(None)[0])"
+    )
+    result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "True"]
