@@ -8,6 +8,7 @@ clocks, sleep and randomness that tests drive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from chat.llm_errors import LLMError
 
@@ -41,6 +44,12 @@ class LLMConfig:
 
     @classmethod
     def from_settings(cls) -> LLMConfig:
+        """The configured client settings, read once (a frozen value shared by
+        every call; a changed GROQ_*/LLM_* setting is read again)."""
+        return _configured()
+
+    @classmethod
+    def read_settings(cls) -> LLMConfig:
         return cls(
             base_url=settings.GROQ_API_BASE_URL,
             api_key=settings.GROQ_API_KEY,
@@ -57,9 +66,20 @@ class LLMConfig:
             max_in_flight=settings.LLM_MAX_IN_FLIGHT,
         )
 
-    @property
+    @functools.cached_property
     def url(self) -> str:
         return self.base_url.rstrip("/") + "/chat/completions"
+
+
+@functools.lru_cache(maxsize=1)
+def _configured() -> LLMConfig:
+    return LLMConfig.read_settings()
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: object) -> None:
+    if setting.startswith(("GROQ_", "LLM_")):
+        _configured.cache_clear()
 
 
 @dataclass

@@ -26,6 +26,7 @@ connection, one call at a time, in order.
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -35,7 +36,9 @@ from django.conf import settings
 from django.core import signals
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import setting_changed
 from django.db import close_old_connections, connections, reset_queries
+from django.dispatch import receiver
 from django.urls import Resolver404, get_resolver
 
 from stepsync.middleware_inline import resolve_middleware
@@ -134,11 +137,23 @@ def connection_checks_at_request_end() -> None:
     signals.request_finished.connect(reset_queries)
 
 
+@receiver(setting_changed)
+def _urlconf_changed(*, setting: str, **kwargs: object) -> None:
+    if setting == "ROOT_URLCONF":
+        _path_shares.cache_clear()
+
+
 def _shares(scope: dict[str, Any]) -> bool:
-    """Whether the view at the request's path is marked @shares_threads (the
-    resolver caches per path pattern; an unknown path is not shared)."""
+    """Whether the view at the request's path is marked @shares_threads."""
+    return _path_shares(scope["path"])
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_shares(path: str) -> bool:
+    """Resolved once per path while it is among the 4,096 most recent (a user's
+    messages go to one conversation's path); an unknown path is not shared."""
     try:
-        match = get_resolver().resolve(scope["path"])
+        match = get_resolver().resolve(path)
     except Resolver404:
         return False
     return view_shares_threads(match.func)

@@ -380,3 +380,14 @@ def test_a_cookie_the_provider_sets_is_never_sent_with_a_later_call(
     run_with_client(config, two_calls)
 
     assert [r["headers"].get("cookie") for r in llm_server.requests] == [None, None]
+
+
+def test_the_llm_configuration_is_read_once_and_again_when_a_setting_changes(
+    settings: Any,
+) -> None:
+    settings.GROQ_MODEL = "model-a"
+    first = llm.LLMConfig.from_settings()
+
+    assert llm.LLMConfig.from_settings() is first
+    settings.GROQ_MODEL = "model-b"
+    assert llm.LLMConfig.from_settings().model == "model-b"

@@ -16,7 +16,12 @@ from django.core.signals import request_started
 from rest_framework.authtoken.models import Token
 
 from chat.models import Conversation
-from stepsync.asgi_handler import ExecutorPool, ThreadLeasingASGIHandler, _shares
+from stepsync.asgi_handler import (
+    ExecutorPool,
+    ThreadLeasingASGIHandler,
+    _path_shares,
+    _shares,
+)
 from stepsync.shared_threads import SharedThreads
 from tests.factories import make_user
 from tests.stepsync.asgi_calls import AsgiBrowser, asgi_call, asgi_scope
@@ -79,6 +84,14 @@ def test_only_the_message_endpoint_shares_threads() -> None:
     assert not _shares({"path": "/api/conversations/"})
     assert not _shares({"path": "/health/ready"})
     assert not _shares({"path": "/no/such/page/"})
+
+
+def test_a_paths_sharing_is_resolved_once_while_it_is_recent() -> None:
+    _path_shares.cache_clear()
+    for _ in range(3):
+        _shares({"path": "/api/conversations/8/messages/"})
+
+    assert (_path_shares.cache_info().misses, _path_shares.cache_info().hits) == (1, 2)
 
 
 @pytest.fixture
