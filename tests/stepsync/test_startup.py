@@ -163,45 +163,47 @@ def test_deploy_check_passes_with_a_production_like_environment(tmp_path: Path) 
     assert result.returncode == 0, result.stderr + result.stdout
 
 
+def server_process_prints(encrypted_file: tuple[Path, str], probe: str) -> list[str]:
+    """What ``probe`` prints (split) in a process that imported stepsync.asgi."""
+    path, key = encrypted_file
+    result = run(
+        ["-c", "import stepsync.asgi\n" + probe],
+        DATABASE_NAME=str(path),
+        DATABASE_ENCRYPTION_KEY=key,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def test_a_server_process_freezes_its_start_up_objects_and_runs_the_checkpointer(
     encrypted_file: tuple[Path, str],
 ) -> None:
-    path, key = encrypted_file
     probe = (
-        "import gc, stepsync.asgi; "
+        "import gc; "
         "from stepsync.db.sqlcipher import checkpointer; "
         "print(gc.get_freeze_count() > 10000, checkpointer.active())"
     )
-    result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "True"]
+    assert server_process_prints(encrypted_file, probe) == ["True", "True"]
 
 
 def test_a_server_process_loads_the_views_and_the_llm_transport_before_serving(
     encrypted_file: tuple[Path, str],
 ) -> None:
-    path, key = encrypted_file
     probe = (
-        "import sys, stepsync.asgi; "
+        "import sys; "
         "print(*(m in sys.modules for m in "
         "('chat.api_messages', 'rest_framework.request', 'httpx_aiohttp')))"
     )
-    result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "True", "True"]
+    assert server_process_prints(encrypted_file, probe) == ["True", "True", "True"]
 
 
 def test_a_server_process_checks_its_connections_when_requests_end_not_start(
     encrypted_file: tuple[Path, str],
 ) -> None:
-    path, key = encrypted_file
     probe = (
-        "import stepsync.asgi; "
         "from django.core import signals; "
         "from django.db import close_old_connections as c; "
         "print(len(signals.request_started._live_receivers(None)[0]), "
         "c in signals.request_finished._live_receivers(None)[0])"
     )
-    result = run(["-c", probe], DATABASE_NAME=str(path), DATABASE_ENCRYPTION_KEY=key)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["0", "True"]
+    assert server_process_prints(encrypted_file, probe) == ["0", "True"]
