@@ -54,6 +54,7 @@ from bench.load.report import (  # noqa: E402
     busy_cores,
     median_of,
     ms,
+    reference_loop_ms,
     worst_of,
 )
 from bench.load.scenarios import SCENARIOS, Scenario, run_users, with_overrides  # noqa: E402
@@ -255,6 +256,7 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
         tokens = asyncio.run(log_in_users(app.base_url, seeded, register, setup))
         asyncio.run(warm_up(app.base_url, tokens))
         llm_server_call(llm, "/_reset", {})
+        host_before = reference_loop_ms()
         sampler = ProcessTreeSampler([app.pid]).start()
         cpu_before = sampler.cpu_seconds()
         by_process_before = sampler.cpu_by_process()
@@ -303,6 +305,9 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
                     f"{other_cpu:.1f} s ({other_cpu / max(duration, 1e-9):.2f} cores)"
                 ),
                 "server CPU by process": by_process,
+                "host speed (reference loop before / after the load)": (
+                    f"{host_before:.0f} / {reference_loop_ms():.0f} ms of CPU"
+                ),
                 "machine CPU busy": f"{machine_busy:.2f} of {psutil.cpu_count()} cores",
                 "LLM calls (test server)": stats["calls"],
                 "LLM max in flight": stats["max_in_flight"],
