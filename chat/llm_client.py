@@ -43,11 +43,15 @@ class NoCookies(httpx.Cookies):
 
 
 class LLMHTTPClient(httpx.AsyncClient):
-    """httpx's AsyncClient with cookies off (``NoCookies``)."""
+    """httpx's AsyncClient with cookies off (one ``NoCookies`` per client)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = NoCookies()
 
     @property  # type: ignore[misc]  # read-only here: nothing may set cookies
     def cookies(self) -> httpx.Cookies:
-        return NoCookies()
+        return self._no_cookies
 
 
 def build_client(config: LLMConfig) -> httpx.AsyncClient:
