@@ -122,7 +122,7 @@ async def _attempt(
             deadline,
             client.stream(
                 "POST",
-                config.url,
+                config.request_url,
                 json=request_body(messages, config, stream=False),
                 headers=request_headers(config, stream=False),
                 timeout=httpx.Timeout(min(config.timeout, budget)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.cookiejar
 import ssl
 import threading
 import weakref
@@ -38,7 +39,17 @@ class NoCookies(httpx.Cookies):
     a cookie set by the provider must not follow one user's call into the next
     (and parsing Set-Cookie through urllib's wrappers cost CPU on every reply)."""
 
+    def __init__(self) -> None:
+        super().__init__(_JarThatKeepsNothing())
+
     def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _JarThatKeepsNothing(http.cookiejar.CookieJar):
+    """Nothing set on it is kept, so there is never a cookie to send."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
         return None
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import httpx
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -69,6 +70,11 @@ class LLMConfig:
     @functools.cached_property
     def url(self) -> str:
         return self.base_url.rstrip("/") + "/chat/completions"
+
+    @functools.cached_property
+    def request_url(self) -> httpx.URL:
+        """``url`` parsed once (httpx parses a string URL on every request)."""
+        return httpx.URL(self.url)
 
 
 @functools.lru_cache(maxsize=1)

@@ -172,7 +172,7 @@ async def _attempt(
     loop_deadline = asyncio.get_running_loop().time() + budget
     request = client.stream(
         "POST",
-        config.url,
+        config.request_url,
         json=request_body(messages, config, stream=True),
         headers=request_headers(config, stream=True),
         timeout=httpx.Timeout(min(config.timeout, budget)),

@@ -382,6 +382,20 @@ def test_a_cookie_the_provider_sets_is_never_sent_with_a_later_call(
     assert [r["headers"].get("cookie") for r in llm_server.requests] == [None, None]
 
 
+def test_a_cookie_put_in_the_client_jar_is_never_sent(llm_server: Any) -> None:
+    config = config_for(llm_server.base_url)
+
+    async def one_call(client: Any) -> None:
+        client.cookies.set("session", "user-a", domain="127.0.0.1")
+        await llm.complete(
+            MESSAGES, config=config, client=client, hooks=FakeTime().hooks()
+        )
+
+    run_with_client(config, one_call)
+
+    assert [r["headers"].get("cookie") for r in llm_server.requests] == [None]
+
+
 def test_the_llm_configuration_is_read_once_and_again_when_a_setting_changes(
     settings: Any,
 ) -> None:

@@ -207,3 +207,16 @@ def test_a_server_process_checks_its_connections_when_requests_end_not_start(
         "c in signals.request_finished._live_receivers(None)[0])"
     )
     assert server_process_prints(encrypted_file, probe) == ["0", "True"]
+
+
+def test_a_server_process_runs_no_request_end_receiver_that_has_nothing_to_do(
+    encrypted_file: tuple[Path, str],
+) -> None:
+    probe = (
+        "from django.core import signals; "
+        "from django.core.cache import close_caches; "
+        "from django.db import reset_queries; "
+        "live = signals.request_finished._live_receivers(None)[0]; "
+        "print(reset_queries in live, close_caches in live)"
+    )
+    assert server_process_prints(encrypted_file, probe) == ["False", "False"]
