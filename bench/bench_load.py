@@ -259,6 +259,7 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
         host_before = reference_loop_ms()
         sampler = ProcessTreeSampler([app.pid]).start()
         cpu_before = sampler.cpu_seconds()
+        kernel_before = sampler.kernel_seconds()
         by_process_before = sampler.cpu_by_process()
         others = ProcessTreeSampler([llm.pid, os.getpid()], recursive=False)
         others_before = others.cpu_seconds()
@@ -277,6 +278,7 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
             run_users([app.base_url], tokens, scenario, max_requests=args.max_requests)
         )
         cpu = sampler.cpu_seconds() - cpu_before
+        kernel = sampler.kernel_seconds() - kernel_before
         by_process = profiling.cpu_by_role(
             app.pid, by_process_before, sampler.cpu_by_process()
         )
@@ -305,8 +307,12 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
                     f"{other_cpu:.1f} s ({other_cpu / max(duration, 1e-9):.2f} cores)"
                 ),
                 "server CPU by process": by_process,
+                "server CPU in the kernel (system time)": (
+                    f"{kernel:.1f} s ({100 * kernel / max(cpu, 1e-9):.0f} %)"
+                ),
                 "host speed (reference loop before / after the load)": (
-                    f"{host_before:.0f} / {reference_loop_ms():.0f} ms of CPU"
+                    f"{host_before:.0f} / {reference_loop_ms():.0f} ms of CPU; "
+                    f"after 130 ms idle {reference_loop_ms(idle_s=0.13):.0f} ms"
                 ),
                 "machine CPU busy": f"{machine_busy:.2f} of {psutil.cpu_count()} cores",
                 "LLM calls (test server)": stats["calls"],

@@ -12,6 +12,8 @@ folder, removed at the end; nothing is written under var/.
 
     .venv/bin/python bench/bench_turn.py                 # rules, llm, stream
     .venv/bin/python bench/bench_turn.py llm --turns 1000 --reps 1   # for py-spy
+    .venv/bin/python bench/bench_turn.py llm --gap-ms 130   # a worker's pace at
+                                                           # overhead-100
 
 Each conversation takes CONVERSATION_TURNS messages before a new one is opened, so
 the prompt carries a realistic history. Wall time is printed too, but it includes
@@ -55,6 +57,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("kinds", nargs="*", help=f"any of {', '.join(KINDS)}")
     parser.add_argument("--turns", type=int, default=300, help="turns per repetition")
     parser.add_argument("--reps", type=int, default=3, help="median over N reps")
+    parser.add_argument(
+        "--gap-ms", type=float, default=0.0, help="idle pause between turns (ms)"
+    )
     return parser.parse_args(argv)
 
 
@@ -137,7 +142,7 @@ async def _conversation(caller: AsgiCaller) -> int:
     return int(json.loads(body)["id"])
 
 
-async def _turns(caller: AsgiCaller, kind: str, turns: int) -> None:
+async def _turns(caller: AsgiCaller, kind: str, turns: int, gap_s: float = 0.0) -> None:
     accept = "text/event-stream" if kind == "stream" else "application/json"
     conversation = 0
     for i in range(turns):
@@ -150,22 +155,28 @@ async def _turns(caller: AsgiCaller, kind: str, turns: int) -> None:
             raise RuntimeError(f"{kind} turn answered {status}")
         if kind != "rules" and b'"llm"' not in body:
             raise RuntimeError(f"{kind} turn was not answered by the LLM")
+        if gap_s:
+            await asyncio.sleep(gap_s)
 
 
-async def measure(caller: AsgiCaller, kind: str, turns: int) -> tuple[float, float]:
+async def measure(
+    caller: AsgiCaller, kind: str, turns: int, gap_s: float = 0.0
+) -> tuple[float, float]:
     """(CPU ms per turn, wall ms per turn) of ``turns`` turns of ``kind``."""
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    await _timed_turns(caller, kind, turns)
+    await _timed_turns(caller, kind, turns, gap_s)
     cpu1, wall1 = time.process_time(), time.perf_counter()
     return 1000 * (cpu1 - cpu0) / turns, 1000 * (wall1 - wall0) / turns
 
 
-async def _timed_turns(caller: AsgiCaller, kind: str, turns: int) -> None:
+async def _timed_turns(caller: AsgiCaller, kind: str, turns: int, gap_s: float) -> None:
     # A named frame, so that profiles can keep the measured turns only.
-    await _turns(caller, kind, turns)
+    await _turns(caller, kind, turns, gap_s)
 
 
-async def run(kinds: list[str], turns: int, reps: int) -> dict[str, list[float]]:
+async def run(
+    kinds: list[str], turns: int, reps: int, gap_s: float = 0.0
+) -> dict[str, list[float]]:
     from stepsync.asgi import application
 
     token = await asyncio.to_thread(_setup_user)
@@ -173,7 +184,7 @@ async def run(kinds: list[str], turns: int, reps: int) -> dict[str, list[float]]
     results: dict[str, list[float]] = {}
     for kind in kinds:
         await _turns(caller, kind, WARMUP_TURNS)
-        samples = [await measure(caller, kind, turns) for _ in range(reps)]
+        samples = [await measure(caller, kind, turns, gap_s) for _ in range(reps)]
         cpu = statistics.median(s[0] for s in samples)
         wall = statistics.median(s[1] for s in samples)
         print(
@@ -214,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             uvloop.install()
         except ImportError:
             pass
-        asyncio.run(run(kinds, args.turns, args.reps))
+        asyncio.run(run(kinds, args.turns, args.reps, args.gap_ms / 1000))
     finally:
         if llm is not None:
             llm.stop()

@@ -25,15 +25,20 @@ def percentile(values: list[float], pct: float) -> float | None:
     return ordered[rank - 1]
 
 
-def reference_loop_ms(repeat: int = 9) -> float:
+def reference_loop_ms(repeat: int = 9, idle_s: float = 0.0) -> float:
     """CPU milliseconds of a fixed pure-Python workload (JSON, dicts, strings),
     median of ``repeat``: the host's speed at this moment. This VM's speed swings
-    by about 30% within minutes, so a run's CPU per message is read against it."""
+    by about 30% within minutes, so a run's CPU per message is read against it.
+    With ``idle_s`` each repetition follows that long a sleep (not counted): the
+    same work costs this VM 1.5 to 2 times the CPU after 130 ms idle, the pace
+    at which a worker sees messages under overhead-100."""
     import json
 
     doc = {f"key{i}": [i, str(i) * 3, {"n": i}] for i in range(200)}
     samples = []
     for _ in range(repeat):
+        if idle_s:
+            time.sleep(idle_s)
         started = time.process_time()
         for _ in range(40):
             text = json.dumps(doc)
@@ -65,6 +70,7 @@ class ProcessTreeSampler:
     recursive: bool = True  # False: these processes only, not their children
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
     _cpu: dict[int, float] = field(default_factory=dict)
+    _kernel: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -87,6 +93,7 @@ class ProcessTreeSampler:
             try:
                 times = proc.cpu_times()
                 self._cpu[proc.pid] = times.user + times.system
+                self._kernel[proc.pid] = times.system
                 rss += proc.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
@@ -110,6 +117,11 @@ class ProcessTreeSampler:
 
     def cpu_seconds(self) -> float:
         return self.sample()[0]
+
+    def kernel_seconds(self) -> float:
+        """The part of ``cpu_seconds()`` spent in the kernel (system time)."""
+        self.sample()
+        return sum(self._kernel.values())
 
     def cpu_by_process(self) -> dict[int, float]:
         """CPU seconds so far of each process seen (dead ones keep theirs)."""
