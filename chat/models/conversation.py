@@ -23,10 +23,13 @@ class Conversation(models.Model):
         ACTIVE = "active", "Active"
         CLOSED = "closed", "Closed"
 
+    # No index of its own: chat_conv_user_activity (user, last_activity_at) serves
+    # every lookup by user.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="conversations",
+        db_index=False,
     )
     # Sanitized like message text, and encrypted too: a title is typed by the user.
     title = EncryptedTextField(blank=True, default="")
@@ -94,8 +97,11 @@ class Message(models.Model):
         COMPLETE = "complete", "Complete"
         INCOMPLETE = "incomplete", "Incomplete"
 
+    # No index of its own: chat_msg_conv_created (conversation, created_at) serves
+    # every lookup by conversation, and each index is one more encrypted page to
+    # write per stored message.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     role = models.CharField(max_length=10, choices=Role.choices)
     text = EncryptedTextField()

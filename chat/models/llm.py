@@ -13,8 +13,10 @@ class LLMCall(models.Model):
     Holds ids, timings, counts and codes only: no prompt, no reply, no key.
     """
 
+    # Only created_at is indexed: every reader (ops figures, the retention purge)
+    # selects by time, and each index is one more encrypted page per LLM call.
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    user_id = models.BigIntegerField(null=True, blank=True)
     conversation_id = models.BigIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -22,7 +24,7 @@ class LLMCall(models.Model):
     tokens_out = models.PositiveIntegerField(default=0)
     retries = models.PositiveSmallIntegerField(default=0)
     upstream_calls = models.PositiveSmallIntegerField(default=0)
-    outcome = models.CharField(max_length=32, db_index=True)
+    outcome = models.CharField(max_length=32)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     breaker_state = models.CharField(max_length=16, blank=True, default="")
     streamed = models.BooleanField(default=False)

@@ -88,12 +88,14 @@ class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(unique=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     # No database constraint: a user's deletion must not touch (update) audit rows.
+    # No index of its own: audit_actor_at (actor, at) serves lookups by actor.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     system_principal = models.CharField(max_length=64, blank=True, default="")
