@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -27,6 +28,9 @@ STALE_TURN_SECONDS = 120
 # Successors followed from a closed conversation before giving up (each successor
 # is created on demand, so a chain longer than one only forms across timeouts).
 MAX_CONTINUATIONS = 20
+# A user turn moves the conversation's activity mark when it is older than this
+# (or than a tenth of the idle timeout); the reply moves it on every turn.
+TOUCH_AFTER_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -118,10 +122,18 @@ def user_turn_write(
 def _touch_if_open(conversation: Conversation, now: Any) -> bool:
     """Mark activity on ``conversation`` if it is still open, in one UPDATE that
     also takes its row lock (the write lock on SQLite); False when it closed or
-    timed out (the caller then takes the slow path under select_for_update)."""
+    timed out (the caller then takes the slow path under select_for_update).
+
+    ``last_activity_at`` moves only when it is older than ``_touch_after()``: the
+    turn's reply sets it again moments later (reply_write), and leaving it as it
+    is spares the two activity indexes a page write each per turn. ``updated_at``
+    (not indexed) always moves, so the UPDATE still locks the row."""
+    touched_fields = {"updated_at": now}
+    if _touch_due(conversation, now):
+        touched_fields["last_activity_at"] = now
     touched = statements.update(
         Conversation,
-        {"last_activity_at": now, "updated_at": now},
+        touched_fields,
         [
             ("id", "=", conversation.pk),
             ("status", "=", Conversation.Status.ACTIVE),
@@ -129,8 +141,20 @@ def _touch_if_open(conversation: Conversation, now: Any) -> bool:
         ],
     )
     if touched:
-        conversation.last_activity_at = conversation.updated_at = now
+        for name, value in touched_fields.items():
+            setattr(conversation, name, value)
     return bool(touched)
+
+
+def _touch_due(conversation: Conversation, now: Any) -> bool:
+    """Whether the activity mark is older than a tenth of the idle timeout (at
+    most TOUCH_AFTER_SECONDS): far enough from the timeout that a turn whose
+    reply is still coming cannot be closed as idle meanwhile."""
+    last = conversation.last_activity_at
+    if last is None:
+        return True
+    timeout = settings.SESSION_TIMEOUT_HOURS * 3600
+    return (now - last).total_seconds() >= min(TOUCH_AFTER_SECONDS, timeout / 10)
 
 
 def _store_turn(
