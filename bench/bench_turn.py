@@ -7,7 +7,8 @@ database, fresh keys) with raw ASGI messages, exactly as uvicorn hands them over
 as server-sent events). The LLM is the project's test server (tests/llm_server.py)
 in a process of its own with no latency, so its CPU is not counted here. Prints the
 CPU milliseconds of this process per turn (all threads), the median of
-``--reps`` repetitions of ``--turns`` turns each. Everything lives in a temporary
+``--reps`` repetitions of ``--turns`` turns each, then the database pages each
+kind of turn writes. Everything lives in a temporary
 folder, removed at the end; nothing is written under var/.
 
     .venv/bin/python bench/bench_turn.py                 # rules, llm, stream
@@ -49,6 +50,7 @@ TEXTS = {
 }
 CONVERSATION_TURNS = 15
 WARMUP_TURNS = 20
+WAL_HEADER, WAL_FRAME_HEADER = 32, 24  # bytes (SQLite's WAL format)
 HOST = b"127.0.0.1"
 
 
@@ -174,6 +176,39 @@ async def _timed_turns(caller: AsgiCaller, kind: str, turns: int, gap_s: float) 
     await _turns(caller, kind, turns, gap_s)
 
 
+async def wal_pages_per_turn(caller: AsgiCaller, kind: str, turns: int) -> float:
+    """Database pages written per turn (WAL frames): each is a page encrypted and
+    authenticated (AES + HMAC), written, and copied into the file by the next
+    checkpoint. A count, so it does not swing with the host's speed as CPU does.
+    The checkpointer pauses meanwhile, so that the log only grows."""
+    from django.conf import settings
+
+    from stepsync.db.sqlcipher import checkpointer
+
+    wal = Path(str(settings.DATABASES["default"]["NAME"]) + "-wal")
+    checkpointer.stop()
+    try:
+        page_size = await asyncio.to_thread(_truncate_wal)
+        await _turns(caller, kind, turns)
+        frames = (wal.stat().st_size - WAL_HEADER) / (page_size + WAL_FRAME_HEADER)
+    finally:
+        checkpointer.start(settings.DATABASE_CHECKPOINT_SECONDS)
+    return frames / turns
+
+
+def _truncate_wal() -> int:
+    """Empty the write-ahead log (a TRUNCATE checkpoint); returns the page size."""
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute("PRAGMA page_size")
+            return int(cursor.fetchone()[0])
+    finally:
+        connection.close()
+
+
 async def run(
     kinds: list[str], turns: int, reps: int, gap_s: float = 0.0
 ) -> dict[str, list[float]]:
@@ -194,6 +229,8 @@ async def run(
             flush=True,
         )
         results[kind] = [s[0] for s in samples]
+        pages = await wal_pages_per_turn(caller, kind, min(turns, 100))
+        print(f"{kind:<6}: {pages:6.1f} database pages written per turn", flush=True)
     from chat.llm import aclose_shared_client
 
     await aclose_shared_client()
