@@ -157,3 +157,13 @@ def test_eight_threads_writing_fifty_rows_each_get_no_lock_errors() -> None:
         thread.join()
     assert errors == []
     assert Group.objects.filter(name__startswith="w").count() == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_placeholders_and_literal_percent_convert_the_same_every_time(
+    attempt: int,
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s || '%%', %s", [f"a{attempt}", attempt])
+        assert cursor.fetchone() == (f"a{attempt}%", attempt)

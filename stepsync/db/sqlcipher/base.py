@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import time
 from collections.abc import Mapping
 from itertools import tee
@@ -73,8 +74,10 @@ class SQLCipherCursorWrapper(Database.Cursor):
     def execute(self, query: str, params: Any = None) -> Any:
         if params is None:
             return super().execute(query)
-        param_names = list(params) if isinstance(params, Mapping) else None
-        query = self.convert_query(query, param_names=param_names)
+        if isinstance(params, Mapping):
+            query = self.convert_query(query, param_names=list(params))
+        else:
+            query = _qmark(query)
         return super().execute(query, params)
 
     def executemany(self, query: str, param_list: Any) -> Any:
@@ -85,6 +88,14 @@ class SQLCipherCursorWrapper(Database.Cursor):
             param_names = None
         query = self.convert_query(query, param_names=param_names)
         return super().executemany(query, param_list)
+
+
+@functools.lru_cache(maxsize=1024)
+def _qmark(query: str) -> str:
+    """Django's "format" to "qmark" conversion (a regular expression over the
+    whole statement), once per distinct statement: a chat turn runs the same
+    few statements every time (stepsync.db.statements), ~20 of them."""
+    return sqlite_base.FORMAT_QMARK_REGEX.sub("?", query).replace("%%", "%")
 
 
 POLL_SECONDS = 0.0005
