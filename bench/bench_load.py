@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:
 
 from bench.load import backing, harness, profiling, soak  # noqa: E402
 from bench.load.client import ChatClient, Recorder, new_session  # noqa: E402
+from bench.load.host import HostSpeedSampler, reference_loop_ms  # noqa: E402
 from bench.load.llm_process import llm_server_call, start_llm_server  # noqa: E402
 from bench.load.report import (  # noqa: E402
     ProcessTreeSampler,
@@ -54,7 +55,6 @@ from bench.load.report import (  # noqa: E402
     busy_cores,
     median_of,
     ms,
-    reference_loop_ms,
     worst_of,
 )
 from bench.load.scenarios import SCENARIOS, Scenario, run_users, with_overrides  # noqa: E402
@@ -274,9 +274,11 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
             f"{scenario.llm_latency_ms:.0f} ms, {scenario.workers} workers ...",
             flush=True,
         )
+        host = HostSpeedSampler().start()
         recorder, state, duration = asyncio.run(
             run_users([app.base_url], tokens, scenario, max_requests=args.max_requests)
         )
+        host_during = host.stop()
         cpu = sampler.cpu_seconds() - cpu_before
         kernel = sampler.kernel_seconds() - kernel_before
         by_process = profiling.cpu_by_role(
@@ -313,6 +315,12 @@ def run_once(scenario: Scenario, args: argparse.Namespace, run: int) -> RunFigur
                 "host speed (reference loop before / after the load)": (
                     f"{host_before:.0f} / {reference_loop_ms():.0f} ms of CPU; "
                     f"after 130 ms idle {reference_loop_ms(idle_s=0.13):.0f} ms"
+                ),
+                "host speed during the load (a small block every 0.5 s)": (
+                    "-"
+                    if host_during is None
+                    else f"median {host_during[0]:.2f} ms, fastest "
+                    f"{host_during[1]:.2f} ms ({host_during[0] / host_during[1]:.1f}x)"
                 ),
                 "machine CPU busy": f"{machine_busy:.2f} of {psutil.cpu_count()} cores",
                 "LLM calls (test server)": stats["calls"],

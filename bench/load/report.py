@@ -25,29 +25,6 @@ def percentile(values: list[float], pct: float) -> float | None:
     return ordered[rank - 1]
 
 
-def reference_loop_ms(repeat: int = 9, idle_s: float = 0.0) -> float:
-    """CPU milliseconds of a fixed pure-Python workload (JSON, dicts, strings),
-    median of ``repeat``: the host's speed at this moment. This VM's speed swings
-    by about 30% within minutes, so a run's CPU per message is read against it.
-    With ``idle_s`` each repetition follows that long a sleep (not counted): the
-    same work costs this VM 1.5 to 2 times the CPU after 130 ms idle, the pace
-    at which a worker sees messages under overhead-100."""
-    import json
-
-    doc = {f"key{i}": [i, str(i) * 3, {"n": i}] for i in range(200)}
-    samples = []
-    for _ in range(repeat):
-        if idle_s:
-            time.sleep(idle_s)
-        started = time.process_time()
-        for _ in range(40):
-            text = json.dumps(doc)
-            back = json.loads(text)
-            "".join(sorted(back)).upper().split("KEY")
-        samples.append((time.process_time() - started) * 1000)
-    return statistics.median(samples)
-
-
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
