@@ -184,3 +184,58 @@ def test_a_stream_with_a_malformed_or_empty_event_is_a_bad_response(
     assert error is not None
     assert error.code == "bad_response"
     assert stats.upstream_calls == 1
+
+
+def _read_events(
+    llm_server: Any, coalesce_ms: float
+) -> tuple[int, list[str], list[str]]:
+    """(chunks read, data payloads, pieces) of one 12-token stream, 20 ms apart."""
+    llm_server.set_default(Fault(chunks=12, chunk_delay=0.02))
+    config = config_for(llm_server.base_url, stream_coalesce_ms=coalesce_ms)
+
+    async def action(client: Any) -> tuple[int, list[str]]:
+        async with client.stream(
+            "POST",
+            config.request_url,
+            json=llm.request_body(MESSAGES, config, stream=True),
+            headers=llm.request_headers(config, stream=True),
+        ) as response:
+            reader = llm_stream.SSEReader(
+                response, 65536, coalesce_s=coalesce_ms / 1000
+            )
+            payloads = []
+            while (data := await reader.next_data()) is not None:
+                payloads.append(data)
+            return reader.reads, payloads
+
+    reads, payloads = run_with_client(config, action)
+    pieces, error, _ = stream(config)
+    assert error is None
+    return reads, payloads, pieces
+
+
+def test_a_stream_read_in_batches_takes_fewer_reads_for_the_same_events(
+    llm_server: Any,
+) -> None:
+    one_by_one, events, pieces = _read_events(llm_server, coalesce_ms=0)
+    batched, batched_events, batched_pieces = _read_events(llm_server, 100)
+
+    assert batched_events == events
+    assert batched_pieces == pieces
+    assert "".join(batched_pieces) == DEFAULT_TEXT
+    assert batched <= 5 < 9 <= one_by_one
+
+
+def test_reading_in_batches_still_ends_a_slow_stream_at_its_deadline(
+    llm_server: Any,
+) -> None:
+    llm_server.set_default(Fault("keepalive", chunks=2000, chunk_delay=0.05))
+    config = config_for(
+        llm_server.base_url, deadline=0.5, timeout=5.0, stream_coalesce_ms=200
+    )
+
+    pieces, error, _ = stream(config)
+
+    assert error is not None
+    assert error.code == "deadline"
+    assert pieces == []
