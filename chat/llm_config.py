@@ -42,7 +42,6 @@ class LLMConfig:
     max_response_bytes: int = 262144
     max_reply_chars: int = 4000
     max_in_flight: int = 64
-    stream_coalesce_ms: float = 20.0
 
     @classmethod
     def from_settings(cls) -> LLMConfig:
@@ -66,7 +65,6 @@ class LLMConfig:
             max_response_bytes=settings.LLM_MAX_RESPONSE_BYTES,
             max_reply_chars=settings.LLM_MAX_REPLY_CHARS,
             max_in_flight=settings.LLM_MAX_IN_FLIGHT,
-            stream_coalesce_ms=settings.LLM_STREAM_COALESCE_MS,
         )
 
     @functools.cached_property

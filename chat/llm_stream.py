@@ -65,24 +65,14 @@ def parse_stream_event(data: str, stats: CallStats) -> str | None:
 
 
 class SSEReader:
-    """``data:`` payloads of an SSE body, counting bytes as they arrive.
+    """``data:`` payloads of an SSE body, counting bytes as they arrive."""
 
-    With ``coalesce_s``, every read after the first waits that long first, so
-    that the pieces arriving meanwhile are taken in one read: a model sending a
-    token every few milliseconds wakes this code once per batch, not once per
-    token (bench_load stream-300). The wait happens inside the caller's deadline.
-    """
-
-    def __init__(
-        self, response: httpx.Response, max_bytes: int, coalesce_s: float = 0.0
-    ) -> None:
+    def __init__(self, response: httpx.Response, max_bytes: int) -> None:
         self._chunks = response.aiter_bytes().__aiter__()
         self._buffer = bytearray()
         self._total = 0
         self._max_bytes = max_bytes
         self._eof = False
-        self._coalesce_s = coalesce_s
-        self.reads = 0  # chunks taken from the response
 
     async def _line(self) -> bytes | None:
         while True:
@@ -94,14 +84,11 @@ class SSEReader:
             if self._eof:
                 line, self._buffer = bytes(self._buffer), bytearray()
                 return line or None
-            if self.reads and self._coalesce_s > 0:
-                await asyncio.sleep(self._coalesce_s)
             try:
                 chunk = await anext(self._chunks)
             except StopAsyncIteration:
                 self._eof = True
                 continue
-            self.reads += 1
             self._total += len(chunk)
             if self._total > self._max_bytes:
                 raise LLMError("response_too_large", permanent=True)
@@ -203,11 +190,7 @@ async def _attempt(
                 )
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 raise _bad()
-            reader = SSEReader(
-                response,
-                config.max_response_bytes,
-                coalesce_s=config.stream_coalesce_ms / 1000,
-            )
+            reader = SSEReader(response, config.max_response_bytes)
             while not done:
                 data = await before_deadline(loop_deadline, reader.next_data())
                 if data is None:

@@ -317,9 +317,6 @@ LLM_MAX_CONCURRENT_PER_USER = env.int("LLM_MAX_CONCURRENT_PER_USER", default=2)
 LLM_MAX_IN_FLIGHT = env.int("LLM_MAX_IN_FLIGHT", default=64)
 LLM_MAX_RESPONSE_BYTES = env.int("LLM_MAX_RESPONSE_BYTES", default=262144)
 LLM_MAX_REPLY_CHARS = env.int("LLM_MAX_REPLY_CHARS", default=4000)
-# A streamed reply is read from the model in batches this far apart (0: each piece
-# as it arrives); its text is shown at sentence ends anyway (chat.stream_redaction).
-LLM_STREAM_COALESCE_MS = env.float("LLM_STREAM_COALESCE_MS", default=20.0)
 CIRCUIT_BREAKER_WINDOW_SIZE = env.int("CIRCUIT_BREAKER_WINDOW_SIZE", default=20)
 CIRCUIT_BREAKER_MINIMUM_CALLS = env.int("CIRCUIT_BREAKER_MINIMUM_CALLS", default=10)
 CIRCUIT_BREAKER_FAILURE_RATE_THRESHOLD = env.float(
