@@ -124,7 +124,7 @@ def _touch_if_open(conversation: Conversation, now: Any) -> bool:
     also takes its row lock (the write lock on SQLite); False when it closed or
     timed out (the caller then takes the slow path under select_for_update).
 
-    ``last_activity_at`` moves only when it is older than ``_touch_after()``: the
+    ``last_activity_at`` moves only when ``_touch_due`` says it is old: the
     turn's reply sets it again moments later (reply_write), and leaving it as it
     is spares the two activity indexes a page write each per turn. ``updated_at``
     (not indexed) always moves, so the UPDATE still locks the row."""
