@@ -95,18 +95,22 @@ class JobRunnerChild:
         )
 
     def _watch(self) -> None:
+        # Blocks until the runner exits (no polling: an idle server stays asleep).
         while not self.stopping.is_set():
             process = self.process
-            if process is not None and process.poll() is not None:
-                print(
-                    f"stepsync: job runner exited ({process.returncode}); restarting",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                if self.stopping.wait(RESTART_DELAY_SECONDS):
-                    return
-                self._spawn()
-            self.stopping.wait(1.0)
+            if process is None:
+                return
+            process.wait()
+            if self.stopping.is_set():
+                return
+            print(
+                f"stepsync: job runner exited ({process.returncode}); restarting",
+                file=sys.stderr,
+                flush=True,
+            )
+            if self.stopping.wait(RESTART_DELAY_SECONDS):
+                return
+            self._spawn()
 
     def stop(self) -> None:
         self.stopping.set()
