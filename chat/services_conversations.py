@@ -53,7 +53,8 @@ def conversation_start(
 ) -> Conversation:
     """Create an active conversation whose first message is the assistant's welcome.
 
-    The title is sanitized and capped at TITLE_MAX_CHARS. Audits CONVERSATION_CREATE.
+    The title is sanitized and capped at TITLE_MAX_CHARS. Audits CONVERSATION_CREATE
+    in the same transaction.
     """
     welcome = assistant.welcome()
     now = timezone.now()
@@ -73,7 +74,9 @@ def conversation_start(
             source=Message.Source.RULES,
             created_at=now,
         )
-    _audit(AuditAction.CONVERSATION_CREATE, user, conversation, request)
+        # In the same transaction: no conversation without its audit row, and
+        # one commit instead of two.
+        _audit(AuditAction.CONVERSATION_CREATE, user, conversation, request)
     return conversation
 
 

@@ -48,6 +48,21 @@ def test_a_new_conversation_starts_with_the_assistant_welcome(patient: Any) -> N
     assert len(audit_rows("CONVERSATION_CREATE", target_id=str(conversation.pk))) == 1
 
 
+def test_a_conversation_whose_audit_row_fails_is_not_created(
+    patient: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_audit(**_: Any) -> None:
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr("chat.services_conversations.audit_record", failing_audit)
+
+    with pytest.raises(RuntimeError):
+        conversation_start(user=patient)
+
+    assert not Conversation.objects.filter(user=patient).exists()
+    assert not Message.objects.filter(conversation__user=patient).exists()
+
+
 def test_a_title_is_sanitized_and_capped(patient: Any) -> None:
     conversation = conversation_start(user=patient, title=f"mail {EMAIL} " + "x" * 200)
 
