@@ -102,6 +102,7 @@ class WorkerPool:
         self.workers: list[Any] = []
         self.stopping = False
         self._wake_read, self._wake_write = os.pipe()  # written by the signal handler
+        os.set_blocking(self._wake_write, False)  # a flood of signals never blocks it
 
     def _spawn(self) -> Any:
         process = self.context.Process(
@@ -130,7 +131,8 @@ class WorkerPool:
 
     def _on_signal(self, *_: object) -> None:
         self.stopping = True
-        os.write(self._wake_write, b"!")
+        with contextlib.suppress(BlockingIOError):  # already woken
+            os.write(self._wake_write, b"!")
 
     def _sleep(self, sentinels: list[int], timeout: float | None = None) -> None:
         """Until a sentinel is ready (a worker exited), a signal, or ``timeout``."""
