@@ -147,4 +147,5 @@ def test_stopping_the_server_stops_its_job_runner(tmp_path: Path) -> None:
     os.kill(app.pid, signal.SIGTERM)
 
     gone, alive = psutil.wait_procs([runner], timeout=30)
-    assert not alive and gone
+    assert not alive
+    assert gone
