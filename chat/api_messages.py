@@ -3,14 +3,16 @@
 Same contract as DESIGN.md and chat/api.py's DRF view (which stays the schema's
 reference), but async so that no thread waits while the LLM answers:
 
-- phase 1, one ``sync_to_async`` call: authenticate (token, or session + CSRF, via
-  DRF's authenticators), validate, ``message_turn_begin``, which stores a rules
-  reply with the turn in one write transaction, or else takes the LLM call's limit
-  slot in that transaction (when the limits live in the database); then the rest
-  of the LLM admission (breaker, prompt);
+- phase 1, one ``run_database_work`` call (on the event loop with SQLCipher, else
+  in the request's thread; stepsync.loop_database): authenticate (token, or
+  session + CSRF, via DRF's authenticators), validate, ``message_turn_begin``,
+  which stores a rules reply with the turn in one write transaction, or else
+  takes the LLM call's limit slot in that transaction (when the limits live in
+  the database); then the rest of the LLM admission (breaker, prompt);
 - phase 2, awaited: the LLM call (or stream) on the event loop;
-- phase 3, one ``sync_to_async`` call: bookkeeping and ``message_turn_finish``, in
-  one write transaction (llm_pipeline.llm_conclude_storing).
+- phase 3, one ``run_database_work`` call: bookkeeping and
+  ``message_turn_finish``, in one write transaction
+  (llm_pipeline.llm_conclude_storing).
 
 With ``Accept: text/event-stream`` the reply streams: ``event: delta`` {"text"} ...
 then ``event: done`` {"user_message", "reply"} (the 201 body), or ``event: error``
@@ -35,7 +37,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -54,6 +55,7 @@ from chat.serializers import MessageInputSerializer
 from chat.stream_redaction import SanitizingRelay
 from stepsync.api import exception_handler
 from stepsync.db.pooling import release_pooled_connections
+from stepsync.loop_database import run_database_work
 from stepsync.shared_threads import shares_threads
 from stepsync.sharedstate import SharedStateUnavailable
 
@@ -274,8 +276,8 @@ async def _stream_llm(pending: _Pending) -> AsyncIterator[bytes]:
             )
             error = llm.LLMError("internal", permanent=True)
         try:
-            outcome = await sync_to_async(_finish)(
-                pending, relay.text, error, stats, True
+            outcome = await run_database_work(
+                _finish, pending, relay.text, error, stats, True
             )
         except Exception:  # the stream is open: end it with an event, not a reset
             logger.exception(
@@ -300,7 +302,9 @@ async def _conclude_abandoned(
     if pending.finish_started:
         return
     gone = llm_pipeline.client_gone()
-    await asyncio.shield(sync_to_async(_finish)(pending, text, gone, stats, streamed))
+    await asyncio.shield(
+        run_database_work(_finish, pending, text, gone, stats, streamed)
+    )
 
 
 def _sse_response(body: AsyncIterator[bytes]) -> StreamingHttpResponse:
@@ -321,7 +325,7 @@ async def message_create(
         return _error_response(exceptions.MethodNotAllowed(request.method or ""))
     streamed = "text/event-stream" in request.headers.get("Accept", "")
     try:
-        begun = await sync_to_async(_begin)(request, pk, streamed)
+        begun = await run_database_work(_begin, request, pk, streamed)
     except _HANDLED as exc:
         return _error_response(exc)
     if isinstance(begun, _Done):
@@ -339,7 +343,7 @@ async def _reply_json(pending: _Pending) -> HttpResponse:
         text, error = await llm_pipeline.call_complete(
             pending.admission.messages, stats
         )
-        outcome = await sync_to_async(_finish)(pending, text, error, stats, False)
+        outcome = await run_database_work(_finish, pending, text, error, stats, False)
     except _HANDLED as exc:
         return _error_response(exc)
     finally:

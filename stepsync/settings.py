@@ -117,6 +117,10 @@ DATABASE_CHECKPOINT_SECONDS = env.float("DATABASE_CHECKPOINT_SECONDS", default=1
 # message endpoint), instead of a thread per request (stepsync/shared_threads.py);
 # 0: a thread per request for every view.
 SHARED_REQUEST_THREADS = env.int("SHARED_REQUEST_THREADS", default=2)
+# The chat message view's database phases run on the event loop instead of a
+# thread when every database is SQLCipher and the shared state lives in it
+# (stepsync/loop_database.py); off: always a thread.
+INLINE_DATABASE_WORK = env.bool("INLINE_DATABASE_WORK", default=True)
 # uvicorn keeps an idle client connection open this long. Longer than the idle
 # timeout of clients and proxies (aiohttp 15 s, typical load balancers 60 s): a
 # server that closes first races a request sent on the closing connection.

@@ -1,0 +1,102 @@
+"""Short database work run on the event loop itself, on the embedded database.
+
+The chat message view's two database phases (chat/api_messages.py) are short
+SQLCipher work that holds the GIL for nearly all of its time: a thread gives them
+no concurrency, only a hop there and back. On this VM a hop after an idle pause
+costs ~0.3-0.6 ms of CPU (context switches and the GIL handed over each way;
+bench/bench_wake.py), so ~1.2 ms per LLM-answered message. Measured with
+``make bench-load``, one run each, alternating, same host:
+
+- overhead-100: 12.4 and 13.0 ms of server CPU per message in a thread, 11.4 and
+  11.5 inline;
+- stream-300: 15.1 -> 14.0 ms per message, time to first event unchanged;
+- llm-300: CPU unchanged (9.1 / 9.2 ms), P99 534 -> 527 ms.
+
+So ``run_database_work`` runs the call inline when every database is SQLCipher
+and the shared state lives in it (no network anywhere in the call). Django's
+async-safety guard is lifted for that call only: the running loop is hidden from
+this thread while the call runs (no other coroutine of the loop can run
+meanwhile, so none can observe it), then restored. The call uses the loop
+thread's own connection, checked after each call as Django checks a request
+thread's at the end of a request.
+
+The call goes to the request's thread, as before:
+
+- when another thread of this process holds the writer gate (an admin save, a
+  turn that was sent to a thread): waiting for that thread is a thread's job;
+- on PostgreSQL, or with Redis: each statement is a network round trip, during
+  which the loop should serve other requests;
+- when ``INLINE_DATABASE_WORK`` is off.
+
+A write that meets another process's lock waits on the loop as it would in a
+thread: polled every 0.5 ms, bounded by DATABASE_BUSY_TIMEOUT_MS (then the same
+503). The other worker's write transactions last ~1 ms; and while a thread
+waited, every other writer of its process already waited behind the gate.
+Reads never wait (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import connections
+from django.dispatch import receiver
+
+from stepsync.db.sqlcipher.writer_gate import GATE
+
+T = TypeVar("T")
+
+SQLCIPHER_ENGINE = "stepsync.db.sqlcipher"
+
+
+@functools.cache
+def inline_allowed() -> bool:
+    """Whether database work may run on the loop in this configuration."""
+    databases = settings.DATABASES.values()
+    return (
+        bool(settings.INLINE_DATABASE_WORK)
+        and all(database["ENGINE"] == SQLCIPHER_ENGINE for database in databases)
+        and not settings.REDIS_URL
+    )
+
+
+@receiver(setting_changed)
+def _configuration_changed(*, setting: str, **kwargs: object) -> None:
+    if setting in {"INLINE_DATABASE_WORK", "DATABASES", "REDIS_URL"}:
+        inline_allowed.cache_clear()
+
+
+async def run_database_work(fn: Callable[..., T], /, *args: Any) -> T:
+    """``fn(*args)``, inline when allowed and the writer gate is open, else in
+    the request's thread (``sync_to_async``)."""
+    if inline_allowed() and GATE.holder() is None:
+        return call_inline(fn, *args)
+    return await sync_to_async(fn)(*args)
+
+
+def call_inline(fn: Callable[..., T], /, *args: Any) -> T:
+    """``fn(*args)`` on this thread with its running loop hidden for the call."""
+    loop = asyncio.get_running_loop()
+    asyncio.events._set_running_loop(None)  # what Django's async_unsafe looks for
+    try:
+        return fn(*args)
+    finally:
+        try:
+            _close_unusable_connections()
+        finally:
+            asyncio.events._set_running_loop(loop)
+
+
+def _close_unusable_connections() -> None:
+    """Django's end-of-request check (close_old_connections) for this thread's
+    connections: a broken one, or one past CONN_MAX_AGE, is closed. Skipped
+    inside a caller's transaction (a test's), as Django's test client does."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
