@@ -21,7 +21,9 @@ MAX_IDLE_EXECUTORS close their connections and end when returned.
 
 Views marked ``@shares_threads`` (stepsync.shared_threads) are lent one of
 SHARED_REQUEST_THREADS shared threads instead: requests then share a thread and its
-connection, one call at a time, in order.
+connection, one call at a time, in order. Where their database work runs on the
+event loop (stepsync.loop_database), that thread is only the fallback of a
+``LoopExecutor``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from django.db import close_old_connections, connections, reset_queries
 from django.dispatch import receiver
 from django.urls import Resolver404, get_resolver
 
+from stepsync.loop_database import LoopExecutor, inline_allowed
 from stepsync.middleware_inline import resolve_middleware
 from stepsync.shared_threads import SharedThreads, view_shares_threads
 
@@ -121,7 +124,10 @@ class ThreadLeasingASGIHandler(ASGIHandler):
         shared = bool(self.pool.shared.executors) and _shares(scope)
         executor = self.pool.lease(shared=shared)
         try:
-            async with ThreadSensitiveContext(executor=executor):
+            on_loop = shared and inline_allowed()
+            async with ThreadSensitiveContext(
+                executor=LoopExecutor(executor) if on_loop else executor
+            ):
                 await self.handle(scope, receive, send)
         finally:
             self.pool.give_back(executor)

@@ -7,6 +7,7 @@ cookies the responses set are kept and sent back, as a browser would.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -104,3 +105,24 @@ async def asgi_call(app: Any, scope: dict, body: bytes) -> Response:
     await app(scope, receive, send)
     done.set()
     return response
+
+
+async def post_message(
+    app: Any,
+    token: str,
+    conversation: int,
+    key: str,
+    text: str = "my steps aren't syncing",
+) -> tuple[int, Any]:
+    """POST a chat message with a token and an idempotency key: (status, JSON)."""
+    body = json.dumps({"text": text}).encode()
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"authorization", f"Token {token}".encode()),
+        (b"idempotency-key", key.encode()),
+    ]
+    path = f"/api/conversations/{conversation}/messages/"
+    response = await asgi_call(app, asgi_scope("POST", path, headers), body)
+    return response.status, json.loads(response.body)

@@ -5,7 +5,6 @@ thread each."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.signals import request_started
+from django.test import override_settings
 from rest_framework.authtoken.models import Token
 
 from chat.models import Conversation
@@ -24,7 +24,7 @@ from stepsync.asgi_handler import (
 )
 from stepsync.shared_threads import SharedThreads
 from tests.factories import make_user
-from tests.stepsync.asgi_calls import AsgiBrowser, asgi_call, asgi_scope
+from tests.stepsync.asgi_calls import AsgiBrowser, post_message
 
 
 def _block(executor: Any) -> threading.Event:
@@ -101,21 +101,8 @@ def shared_handler() -> Iterator[ThreadLeasingASGIHandler]:
     app.pool.close()
 
 
-async def _send(app: Any, token: str, conversation: int, n: int) -> tuple[int, Any]:
-    body = json.dumps({"text": "my steps aren't syncing"}).encode()
-    headers = [
-        (b"host", b"testserver"),
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"authorization", f"Token {token}".encode()),
-        (b"idempotency-key", f"shared-{n}".encode()),
-    ]
-    path = f"/api/conversations/{conversation}/messages/"
-    response = await asgi_call(app, asgi_scope("POST", path, headers), body)
-    return response.status, json.loads(response.body)
-
-
 @pytest.mark.django_db(transaction=True)
+@override_settings(INLINE_DATABASE_WORK=False)  # else on the loop (test_loop_database)
 def test_concurrent_messages_are_stored_once_each_on_the_shared_thread(
     shared_handler: ThreadLeasingASGIHandler,
 ) -> None:
@@ -129,7 +116,10 @@ def test_concurrent_messages_are_stored_once_each_on_the_shared_thread(
 
     async def burst() -> list[tuple[int, Any]]:
         return await asyncio.gather(
-            *(_send(shared_handler, token, conversation.pk, n) for n in range(6))
+            *(
+                post_message(shared_handler, token, conversation.pk, f"shared-{n}")
+                for n in range(6)
+            )
         )
 
     request_started.connect(on_start)
