@@ -10,14 +10,9 @@ bench/bench_wake.py), so ~1.2 ms per LLM-answered message. Measured with
 - overhead-100: 12.4 and 13.0 ms of server CPU per message in a thread, 11.4 and
   11.5 inline;
 - stream-300: 15.1 -> 14.0 ms per message, time to first event unchanged;
-- llm-300: CPU unchanged (9.1 / 9.2 ms), P99 534 -> 527 ms.
-
-Django's own calls for such a request (``response.close()``, which sends
-request_finished, and any middleware hook that needs the database) go through the
-request's thread-sensitive executor: ``LoopExecutor`` runs them inline under the
-same rule. That spared the last hop of each message: bench_turn llm --gap-ms 130,
-alternating, 10.95 / 11.67 / 10.70 ms per turn with a thread, 10.58 / 9.51 / 10.16
-inline.
+- llm-300: CPU unchanged (9.1 / 9.2 ms), P99 534 -> 527 ms;
+- rules-100 (with the executor below): 6.0 / 5.7 ms -> 5.7 / 5.6, P99 21 / 32 ->
+  17 / 16 ms.
 
 So ``run_database_work`` runs the call inline when every database is SQLCipher
 and the shared state lives in it (no network anywhere in the call). Django's
@@ -26,6 +21,13 @@ this thread while the call runs (no other coroutine of the loop can run
 meanwhile, so none can observe it), then restored. The call uses the loop
 thread's own connection, checked after each call as Django checks a request
 thread's at the end of a request.
+
+Django's own calls for such a request (``response.close()``, which sends
+request_finished, and any middleware hook that needs the database) go through the
+request's thread-sensitive executor: ``LoopExecutor`` runs them inline under the
+same rule. That spared the last hop of each message: bench_turn llm --gap-ms 130,
+alternating, 10.95 / 11.67 / 10.70 ms per turn with a thread, 10.58 / 9.51 / 10.16
+inline.
 
 The call goes to the request's thread, as before:
 
@@ -105,15 +107,17 @@ class LoopExecutor(Executor):
         if not gate_open():
             return self.thread.submit(fn, *args, **kwargs)
         future: Future[T] = Future()
+        marks = dict(SyncToAsync.threadlocal.__dict__)
         try:
             future.set_result(call_inline(fn, *args, **kwargs))
         except BaseException as exc:  # handed to the awaiting coroutine, as a thread's
             future.set_exception(exc)
         finally:
             # asgiref marks the thread it ran on as a sync thread under this loop;
-            # the loop's own thread must not stay marked (AsyncToSync would then
-            # wait for the loop from the loop).
+            # the loop's own thread gets its marks back (left marked, AsyncToSync
+            # there would wait for the loop from the loop).
             SyncToAsync.threadlocal.__dict__.clear()
+            SyncToAsync.threadlocal.__dict__.update(marks)
         return future
 
 
