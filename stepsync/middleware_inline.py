@@ -12,6 +12,10 @@ per middleware, when that is: a middleware without an entry cannot be adapted
 the loop would stall every request of the process; the ORM refuses outright with
 SynchronousOnlyOperation).
 
+For the chat message endpoint on SQLCipher the request's executor is a
+``LoopExecutor`` (stepsync.loop_database): such a hook then runs on the loop too,
+under the same rule as the view's database work.
+
 ``settings.MIDDLEWARE`` keeps Django's own paths (the deploy checks look for them):
 the ASGI handler (stepsync.asgi_handler) resolves the allow-listed paths to their
 adapters when it builds its chain. The sync stack (WSGI, the test client) is
