@@ -104,6 +104,8 @@ INLINE_POLICIES: dict[str, InlinePolicy] = {
     ),
     "django.middleware.clickjacking.XFrameOptionsMiddleware": InlinePolicy(),
     "csp.middleware.CSPMiddleware": InlinePolicy(),
+    # django-csp's, with the settings' policy cached (reads settings only).
+    "stepsync.middleware_csp.CSPMiddleware": InlinePolicy(),
 }
 
 

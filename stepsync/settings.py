@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "chat.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "stepsync.middleware_csp.CSPMiddleware",  # django-csp's, policy built once
     "stepsync.middleware.NoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
