@@ -225,7 +225,8 @@ def respond(
     st = clean_state(state)
     if quick_reply is not None:
         return _on_value(st, quick_reply)
-    return _on_text(st, text or "")
+    with intents.one_turn():
+        return _on_text(st, text or "")
 
 
 def is_quick_reply(value: str) -> bool:

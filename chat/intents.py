@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,6 +29,10 @@ JOINS = sorted(
 )
 CACHE_LIMIT = 50_000
 NUMBER_ATOM = "@number"
+DEFAULT_EXPAND = dict(KB.lexicon.expand)
+# (text, id of its expansion table) -> (that table, the tokens); see one_turn().
+_Memo = dict[tuple[str, int], tuple[dict[str, str], tuple[str, ...]]]
+_MEMO: ContextVar[_Memo | None] = ContextVar("intents_memo", default=None)
 
 
 class Classification(NamedTuple):
@@ -62,9 +68,32 @@ def _join(tokens: list[str]) -> list[str]:
     return out
 
 
+@contextmanager
+def one_turn() -> Iterator[None]:
+    """Within the block each text is normalised once, however many checks read it
+    (a rules answer asks ~7 times). The memo ends with the block, so no message
+    text outlives the turn that read it."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
 def normalise(text: str, expand: dict[str, str] | None = None) -> tuple[str, ...]:
     """Lowercase, strip punctuation and placeholders, collapse repeated letters."""
-    table = dict(KB.lexicon.expand) if expand is None else expand
+    table = DEFAULT_EXPAND if expand is None else expand
+    memo = _MEMO.get()
+    if memo is None:
+        return _normalise(text, table)
+    # The table is kept with the entry: its id cannot be reused while the memo lives.
+    hit = memo.get((text, id(table)))
+    if hit is None or hit[0] is not table:
+        hit = memo[(text, id(table))] = (table, _normalise(text, table))
+    return hit[1]
+
+
+def _normalise(text: str, table: dict[str, str]) -> tuple[str, ...]:
     out: list[str] = []
     for token in _tokens(text)[:MAX_TOKENS]:
         out.extend(_tokens(table[token]) if token in table else (token,))
@@ -112,7 +141,8 @@ class Matcher:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self.expand = dict(kb.lexicon.expand)
+        # The project's KB shares its table with normalise()'s default (one memo key).
+        self.expand = DEFAULT_EXPAND if kb is KB else dict(kb.lexicon.expand)
         self.atoms: dict[str, set[str]] = {}
         self.canonical: dict[str, str] = {}
         for name, members in kb.lexicon.classes.items():
