@@ -107,6 +107,52 @@ def test_select_one_refuses_more_than_one_match(conversation: Conversation) -> N
         statements.select_one(Conversation, [("user", "=", conversation.user_id)])
 
 
+def test_select_one_joined_loads_both_instances_as_select_related_does(
+    conversation: Conversation,
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        found = statements.select_one_joined(
+            Conversation, "user", [("id", "=", conversation.pk)]
+        )
+        assert found is not None
+        user = found.user
+    assert len(queries) == 1
+    expected = Conversation.objects.select_related("user").get(pk=conversation.pk)
+    assert (found, found.created_at, found.state) == (
+        expected,
+        expected.created_at,
+        expected.state,
+    )
+    assert (user.pk, user.username, user.date_joined, user.is_active) == (
+        expected.user.pk,
+        expected.user.username,
+        expected.user.date_joined,
+        expected.user.is_active,
+    )
+
+
+def test_select_one_joined_gives_none_when_nothing_matches(db: None) -> None:
+    where = [("id", "=", 2**62)]
+    assert statements.select_one_joined(Conversation, "user", where) is None
+
+
+def test_select_one_joined_refuses_more_than_one_match(
+    conversation: Conversation,
+) -> None:
+    Conversation.objects.create(user=conversation.user)
+    where = [("user", "=", conversation.user_id)]
+
+    with pytest.raises(Conversation.MultipleObjectsReturned):
+        statements.select_one_joined(Conversation, "user", where)
+
+
+def test_select_one_joined_refuses_a_nullable_relation(db: None) -> None:
+    with pytest.raises(ValueError, match="not a required relation"):
+        statements.select_one_joined(Conversation, "continued_from", [])
+
+
 def test_update_changes_only_matching_rows_and_counts_them(
     conversation: Conversation,
 ) -> None:
