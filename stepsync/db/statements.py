@@ -150,6 +150,8 @@ def select_one_joined(
     if not (link.many_to_one or link.one_to_one) or link.null:
         raise ValueError(f"{model._meta.label}.{relation} is not a required relation")
     related = cast(type[Model], link.related_model)
+    if related is model:
+        raise ValueError(f"{model._meta.label}.{relation} joins its own table")
     key = ("joined", model, relation, _shape(where))
 
     def build() -> tuple[str, tuple[Field, ...]]:

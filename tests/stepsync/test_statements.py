@@ -153,6 +153,16 @@ def test_select_one_joined_refuses_a_nullable_relation(db: None) -> None:
         statements.select_one_joined(Conversation, "continued_from", [])
 
 
+def test_select_one_joined_refuses_a_relation_to_its_own_table(
+    monkeypatch: pytest.MonkeyPatch, db: None
+) -> None:
+    field = Conversation._meta.get_field("continued_from")
+    monkeypatch.setattr(field, "null", False)
+
+    with pytest.raises(ValueError, match="joins its own table"):
+        statements.select_one_joined(Conversation, "continued_from", [])
+
+
 def test_update_changes_only_matching_rows_and_counts_them(
     conversation: Conversation,
 ) -> None:
