@@ -1,5 +1,7 @@
 """django-csp's middleware, with the settings' policy header built once, not per response.
 
+Mirrors django-csp 4.0's ``process_response``: re-read it when upgrading django-csp.
+
 ``csp.middleware.CSPMiddleware`` builds the header from the settings on every
 response: two ``build_policy`` calls over ``dataclasses.asdict`` copies, ~1.6 % of
 a chat turn's CPU in the py-spy profile of ``bench/bench_turn.py llm`` (issue 8).
