@@ -30,9 +30,10 @@ JOINS = sorted(
 CACHE_LIMIT = 50_000
 NUMBER_ATOM = "@number"
 DEFAULT_EXPAND = dict(KB.lexicon.expand)
-# (text, id of its expansion table) -> (that table, the tokens); see one_turn().
-_Memo = dict[tuple[str, int], tuple[dict[str, str], tuple[str, ...]]]
-_MEMO: ContextVar[_Memo | None] = ContextVar("intents_memo", default=None)
+# text -> its tokens under DEFAULT_EXPAND, while one_turn() lasts.
+_MEMO: ContextVar[dict[str, tuple[str, ...]] | None] = ContextVar(
+    "intents_memo", default=None
+)
 
 
 class Classification(NamedTuple):
@@ -84,13 +85,12 @@ def normalise(text: str, expand: dict[str, str] | None = None) -> tuple[str, ...
     """Lowercase, strip punctuation and placeholders, collapse repeated letters."""
     table = DEFAULT_EXPAND if expand is None else expand
     memo = _MEMO.get()
-    if memo is None:
+    if memo is None or table is not DEFAULT_EXPAND:
         return _normalise(text, table)
-    # The table is kept with the entry: its id cannot be reused while the memo lives.
-    hit = memo.get((text, id(table)))
-    if hit is None or hit[0] is not table:
-        hit = memo[(text, id(table))] = (table, _normalise(text, table))
-    return hit[1]
+    found = memo.get(text)
+    if found is None:
+        found = memo[text] = _normalise(text, table)
+    return found
 
 
 def _normalise(text: str, table: dict[str, str]) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ Mirrors django-csp 4.0's ``process_response``: re-read it when upgrading django-
 response: two ``build_policy`` calls over ``dataclasses.asdict`` copies, ~1.6 % of
 a chat turn's CPU in the py-spy profile of ``bench/bench_turn.py llm`` (issue 8).
 Almost every response uses the settings' policy unchanged: no nonce drawn, no
-``@csp_update``/``@csp_replace``/``@csp_override`` on the view. For those, this
+``@csp``/``@csp_update``/``@csp_replace`` on the view. For those, this
 subclass sets the same headers from strings built once (again after a
 ``CONTENT_SECURITY_POLICY*`` setting changes); any other response goes through
 django-csp's own code, unchanged.

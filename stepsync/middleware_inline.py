@@ -103,8 +103,7 @@ INLINE_POLICIES: dict[str, InlinePolicy] = {
         response_in_thread=_messages_to_store
     ),
     "django.middleware.clickjacking.XFrameOptionsMiddleware": InlinePolicy(),
-    "csp.middleware.CSPMiddleware": InlinePolicy(),
-    # django-csp's, with the settings' policy cached (reads settings only).
+    # django-csp's (its hooks read settings only), with the settings' policy cached.
     "stepsync.middleware_csp.CSPMiddleware": InlinePolicy(),
 }
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from csp.constants import HEADER, HEADER_REPORT_ONLY, NONCE
-from csp.decorators import csp_exempt, csp_replace, csp_update
+from csp.decorators import csp, csp_exempt, csp_replace, csp_update
 from csp.exceptions import CSPNonceError
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +30,11 @@ def _updated(request: HttpRequest) -> HttpResponse:
 
 @csp_replace({"script-src": "https://js.example.org"})
 def _replaced(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok")
+
+
+@csp({"default-src": ["'none'"]})
+def _configured(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
@@ -61,7 +66,7 @@ def _fresh_cache() -> Any:
     middleware_csp.settings_policy.cache_clear()
 
 
-@pytest.mark.parametrize("view", [_plain, _updated, _replaced, _exempt])
+@pytest.mark.parametrize("view", [_plain, _configured, _updated, _replaced, _exempt])
 def test_the_headers_are_django_csps_for_every_kind_of_view(
     view: Callable[..., Any],
 ) -> None:
